@@ -1,0 +1,659 @@
+/* The engine: the volatile cache, its lock, and the request paths.
+ *
+ * Design.  The cache holds only blocks that are not durable: a hash table
+ * maps block numbers to struct wc_block (states and transitions are drawn
+ * in engine.h).  A block leaves the cache when a write-back of its newest
+ * content succeeds; reads of blocks not in the cache go to the media.  So
+ * memory is bounded by dirty data (S7), and there is no clean-block cache
+ * to keep coherent.
+ *
+ * Every write is applied to the cache first, block by block, through the
+ * one request splitter (span.h).  A partial write to an uncached block reads
+ * the block from the media first (LOADING), so a cached block always holds a
+ * whole block of newest data; zeroes and trims are the same writes with no
+ * buffer (block->zero).  A write that must be durable before its reply (FUA,
+ * write-through mode, a client that cannot flush) then writes back exactly
+ * the blocks it touched (writeback.c).  Flush writes back everything that was
+ * dirty when it arrived, then flushes the media.
+ *
+ * Ordering.  e->seq numbers every block modification.  A block remembers the
+ * seq of its oldest modification that is not durable (dirty_seq), so a flush
+ * that took seq F on arrival needs exactly the blocks with dirty_seq <= F
+ * (S3), and blocks dirtied later cannot keep it from finishing.
+ *
+ * Locking.  One mutex, e->lock, protects the whole cache state (struct
+ * wc_engine fields below "lock", every struct wc_block, and the oracle).
+ * It is never held across media I/O, with one exception: a power cut writes
+ * its survivors with the lock held, when the power is already off and every
+ * other request is failing anyway.  Threads that drop the lock for I/O
+ * re-check what they rely on when they take it again: the request's power
+ * epoch (wc_req_alive_locked) and the block's state.  One condition
+ * variable, e->cond, is broadcast on every change a thread may wait for:
+ * a block leaving LOADING or WRITEBACK, the media draining, a mode switch
+ * ending, power on/off.  Functions ending in _locked expect the lock held.
+ * There is no other lock in lib/, so there is no lock order.
+ *
+ * Power.  A cut (power.c) turns the power off, bumps e->epoch and waits for
+ * media I/O to drain (e->media_inflight), so no media write lands after it.
+ * Requests that began before it see the epoch change and fail with EIO (S8).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "span.h"
+
+void
+wc_config_init (struct wc_config *cfg)
+{
+  memset (cfg, 0, sizeof *cfg);
+  cfg->block_size = WC_DEFAULT_BLOCK_SIZE;
+  cfg->cache_size = WC_DEFAULT_CACHE_SIZE;
+  cfg->mode = WC_MODE_WRITEBACK;
+}
+
+struct wc_engine *
+wc_engine_new (const struct wc_config *cfg)
+{
+  struct wc_engine *e;
+
+  if (!cfg->ops || !cfg->ops->read || !cfg->ops->write || !cfg->ops->zero ||
+      !cfg->ops->flush || !wc_mode_name (cfg->mode) ||
+      !wc_is_power_of_2 (cfg->block_size) ||
+      cfg->block_size < WC_MIN_BLOCK_SIZE ||
+      cfg->block_size > WC_MAX_BLOCK_SIZE ||
+      cfg->cache_size < cfg->block_size) {
+    errno = EINVAL;
+    return NULL;
+  }
+
+  e = g_new0 (struct wc_engine, 1);
+  e->size = cfg->size;
+  e->bs = cfg->block_size;
+  e->shift = __builtin_ctz (cfg->block_size);
+  e->max_blocks = cfg->cache_size / cfg->block_size;
+  e->readonly = cfg->readonly;
+  e->ops = cfg->ops;
+  e->opaque = cfg->opaque;
+  e->on_cut = cfg->on_cut;
+  pthread_mutex_init (&e->lock, NULL);
+  pthread_cond_init (&e->cond, NULL);
+  e->blocks = g_hash_table_new (g_int64_hash, g_int64_equal);
+  g_queue_init (&e->fifo);
+  e->mode = cfg->mode;
+  e->powered = true;
+  e->armed = WC_TRIGGER_NONE;
+  if (cfg->oracle)
+    e->oracle = wc_oracle_new (cfg->block_size);
+  return e;
+}
+
+static void
+block_free (struct wc_block *b)
+{
+  if (b->wb_data != b->data)
+    g_free (b->wb_data);
+  g_free (b->data);
+  g_free (b);
+}
+
+void
+wc_engine_free (struct wc_engine *e)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  if (!e)
+    return;
+  g_hash_table_iter_init (&iter, e->blocks);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    block_free (value);
+  g_hash_table_destroy (e->blocks);
+  wc_oracle_free (e->oracle);
+  pthread_cond_destroy (&e->cond);
+  pthread_mutex_destroy (&e->lock);
+  g_free (e);
+}
+
+uint64_t
+wc_size (const struct wc_engine *e)
+{
+  return e->size;
+}
+
+uint32_t
+wc_block_size (const struct wc_engine *e)
+{
+  return e->bs;
+}
+
+void
+wc_block_remove_locked (struct wc_engine *e, struct wc_block *b)
+{
+  WC_LOCK_HELD (e);
+  if (b->state == WC_B_DIRTY)
+    g_queue_unlink (&e->fifo, &b->link);
+  g_hash_table_remove (e->blocks, &b->blkno);
+  e->nr_blocks--;
+  block_free (b);
+  pthread_cond_broadcast (&e->cond);
+}
+
+/* ---- Request and media gates ------------------------------------------- */
+
+static int
+req_begin (struct wc_engine *e, struct wc_req *r, bool writer)
+{
+  int rv = 0;
+
+  pthread_mutex_lock (&e->lock);
+  /* S5: a switch to WCE off holds new writes until it is done. */
+  while (writer && e->switching && e->powered)
+    pthread_cond_wait (&e->cond, &e->lock);
+  if (!e->powered) {
+    rv = -1;
+  }
+  else {
+    r->epoch = e->epoch;
+    r->mode = e->mode;
+    r->writer = writer;
+    if (writer)
+      e->writes_inflight++;
+  }
+  pthread_mutex_unlock (&e->lock);
+  if (rv == -1)
+    errno = EIO;
+  return rv;
+}
+
+/* Ends a request that began; rv is its result so far.  S8: a request that
+ * was in flight across a power cut fails with EIO. */
+static int
+req_end_locked (struct wc_engine *e, struct wc_req *r, int rv)
+{
+  int err = errno;
+
+  WC_LOCK_HELD (e);
+  if (r->writer && --e->writes_inflight == 0)
+    pthread_cond_broadcast (&e->cond);
+  if (rv == 0 && r->epoch != e->epoch) {
+    rv = -1;
+    err = EIO;
+  }
+  errno = err;
+  return rv;
+}
+
+bool
+wc_req_alive_locked (struct wc_engine *e, const struct wc_req *r)
+{
+  return e->powered && r->epoch == e->epoch;
+}
+
+/* Every media op outside a power cut is bracketed by these, so a cut can
+ * wait for the media to drain. */
+int
+wc_media_begin_locked (struct wc_engine *e)
+{
+  WC_LOCK_HELD (e);
+  if (!e->powered) {
+    errno = EIO;
+    return -1;
+  }
+  e->media_inflight++;
+  return 0;
+}
+
+void
+wc_media_end_locked (struct wc_engine *e)
+{
+  WC_LOCK_HELD (e);
+  if (--e->media_inflight == 0)
+    pthread_cond_broadcast (&e->cond);
+}
+
+static int
+media_read_locked (struct wc_engine *e, struct wc_req *r,
+                   void *buf, uint32_t count, uint64_t offset)
+{
+  int rv, err;
+
+  if (!wc_req_alive_locked (e, r)) {
+    errno = EIO;
+    return -1;
+  }
+  if (wc_media_begin_locked (e) == -1)
+    return -1;
+  pthread_mutex_unlock (&e->lock);
+  rv = e->ops->read (e->opaque, buf, count, offset);
+  err = errno;
+  pthread_mutex_lock (&e->lock);
+  wc_media_end_locked (e);
+  if (rv == -1)
+    e->st.media_errors++;
+  errno = err;
+  return rv;
+}
+
+/* ---- Reads (S1) --------------------------------------------------------- */
+
+int
+wc_read (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset)
+{
+  struct wc_req r;
+  struct wc_splitter it;
+  struct wc_span s;
+  uint8_t *out = buf;
+  uint64_t run_off = 0, run_pos = 0;
+  uint32_t run_len = 0;
+  int rv = 0;
+
+  if (!wc_range_ok (e->size, offset, count)) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (req_begin (e, &r, false) == -1)
+    return -1;
+
+  /* Each block is looked up under the lock: if it is cached, the cache has
+   * the newest data; if not, the media had the newest data at that moment
+   * and never goes back to older data (one write-back per block at a time),
+   * so runs of uncached blocks may be read after the lock is dropped. */
+  pthread_mutex_lock (&e->lock);
+  wc_split_init (&it, e->shift, offset, count);
+  while (rv == 0 && wc_split_next (&it, &s)) {
+    struct wc_block *b = g_hash_table_lookup (e->blocks, &s.blkno);
+
+    if (!b || b->state == WC_B_LOADING) {
+      if (run_len == 0) {
+        run_off = (s.blkno << e->shift) + s.boff;
+        run_pos = s.pos;
+      }
+      run_len += s.len;
+      continue;
+    }
+    if (run_len > 0) {
+      rv = media_read_locked (e, &r, out + run_pos, run_len, run_off);
+      run_len = 0;
+      /* The lock was dropped: look this block up again. */
+      b = g_hash_table_lookup (e->blocks, &s.blkno);
+      if (rv == -1)
+        break;
+      if (!b || b->state == WC_B_LOADING) {
+        run_off = (s.blkno << e->shift) + s.boff;
+        run_pos = s.pos;
+        run_len = s.len;
+        continue;
+      }
+    }
+    if (b->zero)
+      memset (out + s.pos, 0, s.len);
+    else
+      memcpy (out + s.pos, b->data + s.boff, s.len);
+  }
+  if (rv == 0 && run_len > 0)
+    rv = media_read_locked (e, &r, out + run_pos, run_len, run_off);
+
+  rv = req_end_locked (e, &r, rv);
+  if (rv == 0) {
+    e->st.reads++;
+    e->st.bytes_read += count;
+  }
+  pthread_mutex_unlock (&e->lock);
+  return rv;
+}
+
+/* ---- Writes ------------------------------------------------------------- */
+
+/* Reads b's media content for a read-modify-write.  On failure b is gone. */
+static int
+load_locked (struct wc_engine *e, struct wc_req *r, struct wc_block *b)
+{
+  uint8_t *buf = g_malloc (e->bs);
+  int err;
+
+  if (media_read_locked (e, r, buf, e->bs, b->blkno << e->shift) == -1) {
+    err = errno;
+    goto fail;
+  }
+  if (!wc_req_alive_locked (e, r)) {
+    err = EIO;
+    goto fail;
+  }
+  b->data = buf;
+  b->zero = false;
+  if (e->oracle)
+    wc_oracle_base (e->oracle, b->blkno, buf);
+  return 0;
+
+ fail:
+  g_free (buf);
+  wc_block_remove_locked (e, b);
+  errno = err;
+  return -1;
+}
+
+/* Applies one span of a write (src) or zero (src NULL) to a cached block and
+ * returns the modification's seq.  b is LOADING (new), DIRTY or WRITEBACK. */
+static uint64_t
+apply_locked (struct wc_engine *e, struct wc_block *b,
+              const struct wc_span *s, const uint8_t *src)
+{
+  uint64_t seq = ++e->seq;
+  bool whole = wc_span_whole (s, e->bs);
+
+  WC_LOCK_HELD (e);
+  if (b->state == WC_B_WRITEBACK && b->redirty_seq == 0)
+    b->redirty_seq = seq;
+  /* The snapshot being written back must not change: copy on write. */
+  if (b->data && b->data == b->wb_data) {
+    if (whole) {
+      b->data = NULL;
+      b->zero = true;
+    }
+    else
+      b->data = g_memdup2 (b->wb_data, e->bs);
+  }
+
+  if (!src) {
+    if (whole || b->zero) {
+      g_free (b->data);
+      b->data = NULL;
+      b->zero = true;
+    }
+    else
+      memset (b->data + s->boff, 0, s->len);
+  }
+  else {
+    if (b->zero) {
+      b->data = whole ? g_malloc (e->bs) : g_malloc0 (e->bs);
+      b->zero = false;
+    }
+    memcpy (b->data + s->boff, src, s->len);
+  }
+
+  if (b->state == WC_B_LOADING) {
+    b->state = WC_B_DIRTY;
+    b->dirty_seq = seq;
+    g_queue_push_tail_link (&e->fifo, &b->link);
+  }
+  if (e->oracle)
+    b->oracle_n = wc_oracle_written (e->oracle, b->blkno,
+                                     b->zero ? NULL : b->data);
+  return seq;
+}
+
+/* Applies one span to the cache, making room (S7) and loading the block's
+ * base content as needed.  Returns the modification's seq, or 0 with errno.
+ * May drop the lock. */
+static uint64_t
+modify_block_locked (struct wc_engine *e, struct wc_req *r,
+                     const struct wc_span *s, const uint8_t *src)
+{
+  struct wc_block *b;
+
+ again:
+  if (!wc_req_alive_locked (e, r)) {
+    errno = EIO;
+    return 0;
+  }
+  b = g_hash_table_lookup (e->blocks, &s->blkno);
+  if (b && b->state == WC_B_LOADING) {
+    pthread_cond_wait (&e->cond, &e->lock);
+    goto again;
+  }
+  if (!b) {
+    if (e->nr_blocks >= e->max_blocks) {
+      /* S7: full.  Write back the oldest dirty blocks, never drop them;
+       * if all are being written back already, wait for one. */
+      if (!g_queue_is_empty (&e->fifo)) {
+        if (wc_destage_locked (e, r) == -1)
+          return 0;
+      }
+      else
+        pthread_cond_wait (&e->cond, &e->lock);
+      goto again;
+    }
+    b = g_new0 (struct wc_block, 1);
+    b->blkno = s->blkno;
+    b->link.data = b;
+    b->state = WC_B_LOADING;
+    b->zero = true;             /* no buffer until written or loaded */
+    g_hash_table_insert (e->blocks, &b->blkno, b);
+    e->nr_blocks++;
+    /* A partial write needs the rest of the block; the oracle needs the
+     * durable content of every block it has not seen. */
+    if (!wc_span_whole (s, e->bs) ||
+        (e->oracle && !wc_oracle_known (e->oracle, s->blkno))) {
+      if (load_locked (e, r, b) == -1)
+        return 0;
+    }
+  }
+  return apply_locked (e, b, s, src);
+}
+
+enum wc_wkind { WC_WRITE, WC_ZERO, WC_TRIM };
+
+static int
+write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
+              uint64_t offset, unsigned flags, enum wc_wkind kind)
+{
+  struct wc_req r;
+  struct wc_splitter it;
+  struct wc_span s;
+  struct wc_cut cut;
+  struct wc_cut_report report;
+  uint64_t first = 0, last = 0, top = 0;
+  bool durable, fired = false;
+  int rv = 0;
+
+  if (!wc_range_ok (e->size, offset, count)) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (e->readonly) {
+    errno = EROFS;
+    return -1;
+  }
+  if (req_begin (e, &r, true) == -1)
+    return -1;
+  /* S2, S4, S6; unsafe ignores FUA as it ignores FLUSH. */
+  durable = r.mode != WC_MODE_UNSAFE &&
+    ((flags & (WC_FUA | WC_WRITETHROUGH)) || !wc_mode_wce (r.mode));
+
+  pthread_mutex_lock (&e->lock);
+  wc_split_init (&it, e->shift, offset, count);
+  while (wc_split_next (&it, &s)) {
+    uint64_t seq = modify_block_locked (e, &r, &s, src ? src + s.pos : NULL);
+
+    if (seq == 0) {
+      rv = -1;
+      break;
+    }
+    if (s.pos == 0)
+      first = s.blkno;
+    last = s.blkno;
+    top = seq;
+  }
+  if (rv == 0 && durable && count > 0)
+    rv = wc_writeback_locked (e, &r, first, last, top, true);
+
+  rv = req_end_locked (e, &r, rv);
+  if (rv == 0) {
+    switch (kind) {
+    case WC_WRITE: e->st.writes++; break;
+    case WC_ZERO: e->st.zeroes++; break;
+    case WC_TRIM: e->st.trims++; break;
+    }
+    if (flags & WC_FUA)
+      e->st.fua_writes++;
+    e->st.bytes_written += count;
+    /* S9: the cut fires inside the request that completes the count, after
+     * it is acknowledged and before any later request is served. */
+    if (wc_trigger_due_locked (e, WC_TRIGGER_WRITES, &cut) ||
+        wc_trigger_due_locked (e, WC_TRIGGER_BYTES, &cut)) {
+      wc_cut_locked (e, &cut, &report);
+      fired = true;
+    }
+  }
+  pthread_mutex_unlock (&e->lock);
+  if (fired && e->on_cut)
+    e->on_cut (e->opaque, &report);
+  return rv;
+}
+
+int
+wc_write (struct wc_engine *e, const void *buf, uint32_t count,
+          uint64_t offset, unsigned flags)
+{
+  return write_common (e, buf, count, offset, flags, WC_WRITE);
+}
+
+int
+wc_zero (struct wc_engine *e, uint32_t count, uint64_t offset, unsigned flags)
+{
+  return write_common (e, NULL, count, offset, flags, WC_ZERO);
+}
+
+int
+wc_trim (struct wc_engine *e, uint32_t count, uint64_t offset, unsigned flags)
+{
+  /* A trimmed range reads back as zeros: the simplest content a disk may
+   * return, and one the oracle can check. */
+  return write_common (e, NULL, count, offset, flags, WC_TRIM);
+}
+
+/* ---- Flush (S3) --------------------------------------------------------- */
+
+int
+wc_flush (struct wc_engine *e)
+{
+  struct wc_req r;
+  struct wc_cut cut;
+  struct wc_cut_report report;
+  bool fired = false;
+  int rv = 0;
+
+  if (req_begin (e, &r, false) == -1)
+    return -1;
+  pthread_mutex_lock (&e->lock);
+  if (r.mode != WC_MODE_UNSAFE)
+    rv = wc_flush_all_locked (e, &r);
+  rv = req_end_locked (e, &r, rv);
+  if (rv == 0) {
+    e->st.flushes++;
+    if (wc_trigger_due_locked (e, WC_TRIGGER_FLUSHES, &cut)) {
+      wc_cut_locked (e, &cut, &report);
+      fired = true;
+    }
+  }
+  pthread_mutex_unlock (&e->lock);
+  if (fired && e->on_cut)
+    e->on_cut (e->opaque, &report);
+  return rv;
+}
+
+/* ---- Mode (S5) ---------------------------------------------------------- */
+
+enum wc_mode
+wc_get_mode (struct wc_engine *e)
+{
+  enum wc_mode mode;
+
+  pthread_mutex_lock (&e->lock);
+  mode = e->mode;
+  pthread_mutex_unlock (&e->lock);
+  return mode;
+}
+
+int
+wc_set_mode (struct wc_engine *e, enum wc_mode mode)
+{
+  int rv = 0;
+
+  if (!wc_mode_name (mode)) {
+    errno = EINVAL;
+    return -1;
+  }
+  pthread_mutex_lock (&e->lock);
+  while (e->switching)
+    pthread_cond_wait (&e->cond, &e->lock);
+  /* Turning WCE off writes back everything first, with new writes held and
+   * those in flight drained, so no write is acknowledged as cached after the
+   * switch; on failure the mode stays.  While the power is off the cache is
+   * empty and there is nothing to write back. */
+  if (wc_mode_wce (e->mode) && !wc_mode_wce (mode) && e->powered) {
+    struct wc_req r;
+
+    e->switching = true;
+    while (e->writes_inflight > 0 && e->powered)
+      pthread_cond_wait (&e->cond, &e->lock);
+    r.epoch = e->epoch;
+    r.mode = e->mode;
+    r.writer = false;
+    rv = wc_flush_all_locked (e, &r);
+    if (rv == 0 && !wc_req_alive_locked (e, &r)) {
+      rv = -1;
+      errno = EIO;
+    }
+    if (rv == 0)
+      g_assert (e->nr_blocks == 0);     /* writes were held: all clean */
+    e->switching = false;
+    pthread_cond_broadcast (&e->cond);
+  }
+  if (rv == 0)
+    e->mode = mode;
+  pthread_mutex_unlock (&e->lock);
+  return rv;
+}
+
+/* ---- State -------------------------------------------------------------- */
+
+bool
+wc_powered (struct wc_engine *e)
+{
+  bool on;
+
+  pthread_mutex_lock (&e->lock);
+  on = e->powered;
+  pthread_mutex_unlock (&e->lock);
+  return on;
+}
+
+void
+wc_get_stats (struct wc_engine *e, struct wc_stats *st)
+{
+  pthread_mutex_lock (&e->lock);
+  *st = e->st;
+  st->powered = e->powered;
+  st->mode = e->mode;
+  st->cached_blocks = e->nr_blocks;
+  st->cache_blocks_max = e->max_blocks;
+  st->armed = e->armed;
+  st->armed_remaining = wc_trigger_remaining_locked (e);
+  pthread_mutex_unlock (&e->lock);
+}
+
+int
+wc_oracle_verify (struct wc_engine *e, enum wc_verify_mode mode,
+                  uint32_t unit, wc_read_fn read_fn, void *opaque,
+                  struct wc_verify_report *report)
+{
+  int rv;
+
+  if (!e->oracle) {
+    errno = ENOTSUP;
+    return -1;
+  }
+  if (!read_fn) {
+    read_fn = e->ops->read;
+    opaque = e->opaque;
+  }
+  pthread_mutex_lock (&e->lock);
+  rv = wc_oracle_check (e->oracle, mode, unit, read_fn, opaque, report);
+  pthread_mutex_unlock (&e->lock);
+  return rv;
+}

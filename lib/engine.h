@@ -1,0 +1,127 @@
+/* Engine internals shared by engine.c, writeback.c and power.c.
+ * The lock and everything it protects are documented in engine.c. */
+#ifndef WC_ENGINE_H
+#define WC_ENGINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+#include "wcache.h"
+#include "oracle.h"
+
+/* Block states.  A cached block is in e->blocks in exactly one state:
+ *
+ *   (absent) --write, partial or oracle--> LOADING --base read--> DIRTY
+ *   (absent) --whole-block write-----------------------------> DIRTY
+ *   DIRTY --write-back starts--> WRITEBACK --success, untouched--> (absent)
+ *                                WRITEBACK --success, rewritten--> DIRTY
+ *                                WRITEBACK --failure-----------> DIRTY
+ *   DIRTY --power cut--> (absent)
+ *
+ * LOADING: a writer is reading the block's media content for a
+ *   read-modify-write; nothing is cached yet, so readers go to the media and
+ *   writers wait.
+ * DIRTY: data (or zeros) not yet durable; on e->fifo, oldest first.
+ * WRITEBACK: a snapshot (wb_data/wb_zero) is being written to the media.
+ *   Writers may change the block meanwhile: they copy the data first if it
+ *   is still the snapshot's buffer, and note redirty_seq.  Only one
+ *   write-back of a block runs at a time.
+ */
+enum wc_bstate {
+  WC_B_LOADING,
+  WC_B_DIRTY,
+  WC_B_WRITEBACK,
+};
+
+struct wc_block {
+  uint64_t blkno;               /* hash key; immutable */
+  enum wc_bstate state;
+  bool zero;                    /* reads as zeros; data == NULL */
+  uint8_t *data;                /* block_size bytes, or NULL if zero */
+  uint64_t dirty_seq;           /* seq of the oldest modification that is
+                                 * not durable */
+  uint64_t redirty_seq;         /* WRITEBACK: seq of the first modification
+                                 * after the snapshot; 0 if none */
+  uint8_t *wb_data;             /* WRITEBACK: snapshot buffer (immutable) */
+  bool wb_zero;                 /* WRITEBACK: snapshot is zeros */
+  size_t wb_snap;               /* WRITEBACK: oracle content number */
+  size_t oracle_n;              /* oracle content number of the newest data */
+  uint64_t fail_ticket;         /* the flush whose write-back of this block
+                                 * failed last: it does not retry it */
+  GList link;                   /* in e->fifo while DIRTY */
+};
+
+struct wc_engine {
+  /* Immutable after wc_engine_new. */
+  uint64_t size;
+  uint32_t bs;
+  unsigned shift;
+  uint64_t max_blocks;
+  bool readonly;
+  const struct wc_media_ops *ops;
+  void *opaque;
+  void (*on_cut) (void *opaque, const struct wc_cut_report *);
+
+  pthread_mutex_t lock;         /* protects everything below */
+  pthread_cond_t cond;          /* broadcast on any state change below */
+
+  GHashTable *blocks;           /* blkno -> struct wc_block, all states */
+  GQueue fifo;                  /* DIRTY blocks, oldest dirtying first */
+  uint64_t nr_blocks;           /* entries in blocks, any state (S7) */
+  uint64_t seq;                 /* modification counter; 0 means none */
+  uint64_t tickets;             /* flush ids */
+
+  enum wc_mode mode;
+  bool switching;               /* a WCE-off switch holds new writes */
+  unsigned writes_inflight;     /* write requests between begin and end */
+
+  bool powered;
+  uint64_t epoch;               /* power cuts so far */
+  unsigned media_inflight;      /* media ops running; a cut waits for 0 */
+
+  struct wc_cut armed_cut;      /* the armed trigger's cut */
+  enum wc_trigger armed;
+  uint64_t armed_at;            /* trigger counter value that fires */
+
+  struct wc_stats st;           /* counters; powered/mode/cached filled on
+                                 * read */
+  struct wc_oracle *oracle;     /* NULL unless cfg.oracle */
+};
+
+/* A request in flight, from wc_req_begin to wc_req_end. */
+struct wc_req {
+  uint64_t epoch;               /* e->epoch at begin */
+  enum wc_mode mode;            /* e->mode at begin */
+  bool writer;
+};
+
+/* Debug check that the caller holds the lock (any holder passes). */
+#define WC_LOCK_HELD(e) g_assert (pthread_mutex_trylock (&(e)->lock) != 0)
+
+/* engine.c */
+bool wc_req_alive_locked (struct wc_engine *e, const struct wc_req *r);
+int wc_media_begin_locked (struct wc_engine *e);
+void wc_media_end_locked (struct wc_engine *e);
+void wc_block_remove_locked (struct wc_engine *e, struct wc_block *b);
+
+/* writeback.c */
+int wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
+                         uint64_t first, uint64_t last, uint64_t target,
+                         bool fua);
+int wc_destage_locked (struct wc_engine *e, struct wc_req *r);
+int wc_flush_all_locked (struct wc_engine *e, struct wc_req *r);
+
+/* power.c */
+void wc_cut_locked (struct wc_engine *e, const struct wc_cut *cut,
+                    struct wc_cut_report *report);
+/* After the counters were bumped for an acknowledged event of this kind:
+ * true if the armed cut must fire now (it is then disarmed and copied to
+ * *cut). */
+bool wc_trigger_due_locked (struct wc_engine *e, enum wc_trigger kind,
+                            struct wc_cut *cut);
+uint64_t wc_trigger_remaining_locked (struct wc_engine *e);
+
+#endif /* WC_ENGINE_H */

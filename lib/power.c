@@ -1,0 +1,303 @@
+/* Power: cuts (S8), their policies, triggers (S9) and power-on.
+ *
+ * A cut, with the engine lock held throughout except while waiting:
+ *   1. power off and bump the epoch: new requests fail with EIO, and so do
+ *      requests in flight when they finish (engine.c, req_end_locked);
+ *   2. wait for media I/O to drain: write-backs already sent to the media
+ *      complete normally and count as durable, none starts after this;
+ *   3. meet the dirty blocks with the policy: survivors are written to the
+ *      media here, with the lock held (nothing else runs), the rest is
+ *      dropped, and the oracle learns what the media now holds;
+ *   4. empty the cache.
+ * Every random choice comes from one GRand seeded with the 64-bit seed and
+ * consumed in block-number order, so the same seed and the same request
+ * sequence give the same image, byte for byte.
+ *
+ * Locking: the engine lock (engine.c).  wc_power_cut, wc_power_on and
+ * wc_arm_cut take it; the _locked functions expect it held.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "oracle.h"
+#include "span.h"
+
+static int
+cmp_blkno (gconstpointer a, gconstpointer b)
+{
+  const struct wc_block *x = *(struct wc_block *const *) a;
+  const struct wc_block *y = *(struct wc_block *const *) b;
+
+  return x->blkno < y->blkno ? -1 : x->blkno > y->blkno;
+}
+
+static int
+cmp_dirty_seq (gconstpointer a, gconstpointer b)
+{
+  const struct wc_block *x = *(struct wc_block *const *) a;
+  const struct wc_block *y = *(struct wc_block *const *) b;
+
+  return x->dirty_seq < y->dirty_seq ? -1 : x->dirty_seq > y->dirty_seq;
+}
+
+static bool
+cut_valid (const struct wc_engine *e, const struct wc_cut *cut)
+{
+  if (!wc_policy_name (cut->policy) || !(cut->p >= 0.0 && cut->p <= 1.0))
+    return false;
+  if (cut->policy == WC_CUT_TORN &&
+      (!wc_is_power_of_2 (cut->unit) || cut->unit < WC_ORACLE_UNIT ||
+       cut->unit > e->bs))
+    return false;
+  return true;
+}
+
+/* Writes [from, to) of a dirty block to the media during a cut. */
+static int
+write_part (struct wc_engine *e, const struct wc_block *b,
+            uint32_t from, uint32_t to)
+{
+  uint64_t offset = (b->blkno << e->shift) + from;
+
+  if (b->zero)
+    return e->ops->zero (e->opaque, to - from, offset, false);
+  return e->ops->write (e->opaque, b->data + from, to - from, offset, false);
+}
+
+/* Meets one dirty block with the policy; survived[] is per cut unit. */
+static void
+meet_policy (struct wc_engine *e, const struct wc_cut *cut, GRand *rng,
+             struct wc_block *b, bool keep_whole, struct wc_cut_report *rep)
+{
+  uint32_t units = cut->policy == WC_CUT_TORN ? e->bs / cut->unit : 1;
+  uint32_t ulen = e->bs / units;
+  uint32_t ounits = e->bs / WC_ORACLE_UNIT;
+  g_autofree bool *survived = g_new0 (bool, units);
+  g_autofree bool *osurvived = NULL;
+  uint32_t n = 0;
+  bool failed = false;
+
+  for (uint32_t u = 0; u < units; u++) {
+    survived[u] = cut->policy == WC_CUT_TORN
+      ? g_rand_double (rng) < cut->p : keep_whole;
+    n += survived[u];
+  }
+  /* Write each run of surviving units. */
+  for (uint32_t u = 0; u < units; ) {
+    uint32_t v = u;
+
+    if (!survived[u]) {
+      u++;
+      continue;
+    }
+    while (v < units && survived[v])
+      v++;
+    if (write_part (e, b, u * ulen, v * ulen) == -1)
+      failed = true;
+    u = v;
+  }
+
+  if (failed) {
+    /* The media refused: what it holds is unknown; count it as lost. */
+    rep->errors++;
+    e->st.media_errors++;
+    memset (survived, 0, units * sizeof (bool));
+    n = 0;
+  }
+  if (n == 0)
+    rep->lost++;
+  else if (n == units)
+    rep->kept++;
+  else
+    rep->torn++;
+
+  if (e->oracle) {
+    osurvived = g_new (bool, ounits);
+    for (uint32_t o = 0; o < ounits; o++)
+      osurvived[o] = survived[o * WC_ORACLE_UNIT / ulen];
+    wc_oracle_cut (e->oracle, b->blkno, osurvived);
+  }
+}
+
+void
+wc_cut_locked (struct wc_engine *e, const struct wc_cut *cut,
+               struct wc_cut_report *rep)
+{
+  g_autoptr (GPtrArray) dirty = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer value;
+  guint32 seed32[2];
+  uint64_t seed, threshold = 0;
+  GRand *rng;
+
+  WC_LOCK_HELD (e);
+  /* 1. */
+  e->powered = false;
+  e->epoch++;
+  e->armed = WC_TRIGGER_NONE;
+  pthread_cond_broadcast (&e->cond);
+  /* 2. */
+  while (e->media_inflight > 0)
+    pthread_cond_wait (&e->cond, &e->lock);
+
+  /* 3.  With the media drained, no block is LOADING (its reader removes it
+   * when the read returns) or WRITEBACK (completed when the write returns). */
+  seed = cut->seed_set ? cut->seed
+    : ((uint64_t) g_random_int () << 32) | g_random_int ();
+  seed32[0] = seed & 0xffffffff;
+  seed32[1] = seed >> 32;
+  rng = g_rand_new_with_seed_array (seed32, 2);
+
+  memset (rep, 0, sizeof *rep);
+  rep->policy = cut->policy;
+  rep->seed = seed;
+
+  g_hash_table_iter_init (&iter, e->blocks);
+  while (g_hash_table_iter_next (&iter, NULL, &value)) {
+    struct wc_block *b = value;
+    g_assert (b->state == WC_B_DIRTY);
+    g_ptr_array_add (dirty, b);
+  }
+  rep->dirty = dirty->len;
+
+  if (cut->policy == WC_CUT_ORDERED && dirty->len > 0) {
+    /* A FIFO destager got through the first k blocks it dirtied. */
+    guint k;
+
+    g_ptr_array_sort (dirty, cmp_dirty_seq);
+    k = g_rand_int_range (rng, 0, dirty->len + 1);
+    threshold = k == 0 ? 0 : ((struct wc_block *) dirty->pdata[k - 1])->dirty_seq;
+  }
+  g_ptr_array_sort (dirty, cmp_blkno);
+
+  for (guint i = 0; i < dirty->len; i++) {
+    struct wc_block *b = dirty->pdata[i];
+    bool keep = false;
+
+    switch (cut->policy) {
+    case WC_CUT_LOSE: keep = false; break;
+    case WC_CUT_KEEP: keep = true; break;
+    case WC_CUT_RANDOM: keep = g_rand_double (rng) < cut->p; break;
+    case WC_CUT_ORDERED: keep = b->dirty_seq <= threshold; break;
+    case WC_CUT_TORN: break;  /* decided per unit */
+    }
+    meet_policy (e, cut, rng, b, keep, rep);
+  }
+  g_rand_free (rng);
+
+  /* 4. */
+  for (guint i = 0; i < dirty->len; i++)
+    wc_block_remove_locked (e, dirty->pdata[i]);
+  g_assert (e->nr_blocks == 0 && g_queue_is_empty (&e->fifo));
+
+  e->st.cuts++;
+  e->st.have_last_cut = true;
+  e->st.last_cut = *rep;
+}
+
+int
+wc_power_cut (struct wc_engine *e, const struct wc_cut *cut,
+              struct wc_cut_report *report)
+{
+  struct wc_cut_report rep;
+
+  if (!cut_valid (e, cut)) {
+    errno = EINVAL;
+    return -1;
+  }
+  pthread_mutex_lock (&e->lock);
+  if (!e->powered) {
+    pthread_mutex_unlock (&e->lock);
+    errno = EIO;
+    return -1;
+  }
+  wc_cut_locked (e, cut, &rep);
+  pthread_mutex_unlock (&e->lock);
+  if (e->on_cut)
+    e->on_cut (e->opaque, &rep);
+  if (report)
+    *report = rep;
+  return 0;
+}
+
+int
+wc_power_on (struct wc_engine *e)
+{
+  pthread_mutex_lock (&e->lock);
+  e->powered = true;
+  pthread_cond_broadcast (&e->cond);
+  pthread_mutex_unlock (&e->lock);
+  return 0;
+}
+
+static uint64_t
+trigger_counter_locked (struct wc_engine *e, enum wc_trigger kind)
+{
+  switch (kind) {
+  case WC_TRIGGER_NONE: return 0;
+  case WC_TRIGGER_WRITES: return e->st.writes + e->st.zeroes + e->st.trims;
+  case WC_TRIGGER_FLUSHES: return e->st.flushes;
+  case WC_TRIGGER_BYTES: return e->st.bytes_written;
+  }
+  return 0;
+}
+
+bool
+wc_trigger_due_locked (struct wc_engine *e, enum wc_trigger kind,
+                       struct wc_cut *cut)
+{
+  WC_LOCK_HELD (e);
+  if (e->armed == WC_TRIGGER_NONE || e->armed != kind ||
+      trigger_counter_locked (e, kind) < e->armed_at)
+    return false;
+  *cut = e->armed_cut;
+  e->armed = WC_TRIGGER_NONE;
+  return true;
+}
+
+uint64_t
+wc_trigger_remaining_locked (struct wc_engine *e)
+{
+  uint64_t now = trigger_counter_locked (e, e->armed);
+
+  if (e->armed == WC_TRIGGER_NONE || now >= e->armed_at)
+    return 0;
+  return e->armed_at - now;
+}
+
+int
+wc_arm_cut (struct wc_engine *e, const struct wc_cut *cut,
+            enum wc_trigger trigger, uint64_t n)
+{
+  uint64_t at;
+
+  switch (trigger) {
+  case WC_TRIGGER_NONE:
+    break;
+  case WC_TRIGGER_WRITES:
+  case WC_TRIGGER_FLUSHES:
+  case WC_TRIGGER_BYTES:
+    if (n == 0 || !cut || !cut_valid (e, cut)) {
+      errno = EINVAL;
+      return -1;
+    }
+    break;
+  default:
+    errno = EINVAL;
+    return -1;
+  }
+  pthread_mutex_lock (&e->lock);
+  e->armed = trigger;
+  if (trigger != WC_TRIGGER_NONE) {
+    if (__builtin_add_overflow (trigger_counter_locked (e, trigger), n, &at))
+      at = UINT64_MAX;
+    e->armed_at = at;
+    e->armed_cut = *cut;
+  }
+  pthread_mutex_unlock (&e->lock);
+  return 0;
+}

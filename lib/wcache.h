@@ -1,0 +1,244 @@
+/* wcache engine: a disk with a volatile write cache.
+ *
+ * This header is the engine's manual.  The engine knows nothing of nbdkit or
+ * FUSE: a frontend creates one engine per emulated disk, hands it a media
+ * ops table (the durable layer below), and forwards its clients' requests.
+ * The rules cited as S1..S10 are those of DESIGN.md section 3.
+ *
+ * Calling sequence
+ *   wc_engine_new()            once; the engine owns nothing of the caller's
+ *   wc_read/write/zero/trim/flush()   from any number of threads at once
+ *   wc_set_mode(), wc_power_cut(), wc_arm_cut(), wc_power_on(),
+ *   wc_get_stats(), wc_oracle_verify()  from any thread, at any time
+ *   wc_engine_free()           once, when no other call is running
+ *
+ * Errors: every int function returns 0 on success, or -1 with errno set:
+ *   EIO     the media failed, or the power is off (S8), or a power cut
+ *           happened while the request was in flight
+ *   EINVAL  a bad argument (range past the end of the disk, bad mode ...)
+ *   ENOMEM  out of memory
+ *   EROFS   a write to a disk whose media cannot be written
+ * The engine never prints.  Data that could not be written back stays
+ * cached and dirty: the engine never drops acknowledged data except at a
+ * power cut (S3, S5, S7).
+ *
+ * Misuse (undefined): calling anything after wc_engine_free(); media ops
+ * that call back into the engine; a request whose buffer is shorter than its
+ * count.
+ */
+#ifndef WCACHE_H
+#define WCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- Cache modes (DESIGN.md section 2) ---------------------------------- */
+
+enum wc_mode {
+  WC_MODE_WRITEBACK,            /* WCE on; flush writes back (the default) */
+  WC_MODE_WRITETHROUGH,         /* WCE off; every write durable before ack */
+  WC_MODE_NONE,                 /* as writeback; O_DIRECT on a host file */
+  WC_MODE_DIRECTSYNC,           /* as writethrough; O_DIRECT|O_DSYNC */
+  WC_MODE_UNSAFE,               /* WCE on; FLUSH and FUA acknowledged, ignored */
+};
+#define WC_MODE_COUNT 5
+
+/* QEMU's name ("writeback", ...), or NULL for an out-of-range value. */
+const char *wc_mode_name (enum wc_mode mode);
+/* Parse a QEMU mode name.  Returns -1 with errno EINVAL if unknown. */
+int wc_mode_parse (const char *s, enum wc_mode *mode);
+/* Whether the volatile cache is enabled (virtio "writeback", SCSI WCE). */
+bool wc_mode_wce (enum wc_mode mode);
+/* The sysfs cache_type string: "write back" or "write through". */
+const char *wc_mode_cache_type (enum wc_mode mode);
+/* open(2) flags a host image file takes in this mode (O_DSYNC, O_DIRECT). */
+int wc_mode_host_flags (enum wc_mode mode);
+
+/* ---- Power cut policies (S8) -------------------------------------------- */
+
+enum wc_policy {
+  WC_CUT_LOSE,                  /* every dirty block is lost */
+  WC_CUT_KEEP,                  /* every dirty block is written back */
+  WC_CUT_RANDOM,                /* each dirty block survives with p */
+  WC_CUT_ORDERED,               /* dirty blocks survive in dirtying order up
+                                 * to a random point (a FIFO destager) */
+  WC_CUT_TORN,                  /* each atomic unit survives with p */
+};
+#define WC_POLICY_COUNT 5
+
+const char *wc_policy_name (enum wc_policy policy);
+int wc_policy_parse (const char *s, enum wc_policy *policy);
+
+struct wc_cut {
+  enum wc_policy policy;
+  bool seed_set;                /* false: the engine picks and reports a seed */
+  uint64_t seed;
+  double p;                     /* survival probability, random and torn */
+  uint32_t unit;                /* torn: atomic unit in bytes, a power of two
+                                 * from 512 to the block size */
+};
+/* Defaults: lose, no seed, p = 0.5, unit = 512. */
+void wc_cut_init (struct wc_cut *cut);
+
+/* What a cut did; also kept as the engine's "last cut". */
+struct wc_cut_report {
+  enum wc_policy policy;
+  uint64_t seed;                /* the seed used, given or picked */
+  uint64_t dirty;               /* dirty blocks met by the cut */
+  uint64_t kept;                /* of those, written back whole */
+  uint64_t lost;                /* of those, lost whole */
+  uint64_t torn;                /* of those, written back in part (torn) */
+  uint64_t errors;              /* survivors the media refused (then lost) */
+};
+
+/* ---- Triggers (S9): the cut fires right after the N-th event ----------- */
+
+enum wc_trigger {
+  WC_TRIGGER_NONE,
+  WC_TRIGGER_WRITES,            /* acknowledged writes, zeroes and trims */
+  WC_TRIGGER_FLUSHES,           /* acknowledged flushes */
+  WC_TRIGGER_BYTES,             /* bytes acknowledged by writes/zero/trim */
+};
+
+/* ---- The media below ---------------------------------------------------- */
+
+/* The durable layer.  Each op returns 0, or -1 with errno set.  Ops are
+ * called from many threads at once, never with an engine lock held, except
+ * that a power cut writes its survivors while every request is failing.
+ * fua: the data must be durable when the call returns.  Trims reach the
+ * media as zeroes (a trimmed block reads as zeros in the cache too). */
+struct wc_media_ops {
+  int (*read) (void *opaque, void *buf, uint32_t count, uint64_t offset);
+  int (*write) (void *opaque, const void *buf, uint32_t count,
+                uint64_t offset, bool fua);
+  int (*zero) (void *opaque, uint32_t count, uint64_t offset, bool fua);
+  int (*flush) (void *opaque);
+};
+
+/* ---- The engine --------------------------------------------------------- */
+
+struct wc_config {
+  uint64_t size;                /* disk size in bytes */
+  uint32_t block_size;          /* cache block: power of two, 512..65536 */
+  uint64_t cache_size;          /* most dirty data held (S7), >= block_size */
+  enum wc_mode mode;
+  bool readonly;                /* writes fail with EROFS */
+  bool oracle;                  /* record what is durable (S10); costs a
+                                 * hash per write and a read per new block */
+  const struct wc_media_ops *ops;
+  void *opaque;                 /* passed to every op */
+  /* Called after every power cut (requested or triggered), from the thread
+   * that ran it, with no engine lock held.  May be NULL. */
+  void (*on_cut) (void *opaque, const struct wc_cut_report *report);
+};
+
+#define WC_DEFAULT_BLOCK_SIZE 4096
+#define WC_DEFAULT_CACHE_SIZE (256 * 1024 * 1024)
+#define WC_MIN_BLOCK_SIZE 512
+#define WC_MAX_BLOCK_SIZE 65536
+
+struct wc_engine;
+
+/* Fills *cfg with the defaults (writeback, 4 KiB blocks, 256 MiB). */
+void wc_config_init (struct wc_config *cfg);
+/* Returns NULL with errno EINVAL (bad config) or ENOMEM. */
+struct wc_engine *wc_engine_new (const struct wc_config *cfg);
+/* Frees the engine.  Dirty data is discarded, as at a power cut: call
+ * wc_flush() first to keep it. */
+void wc_engine_free (struct wc_engine *e);
+
+/* Request flags. */
+#define WC_FUA          1u      /* durable before return (S2) */
+#define WC_WRITETHROUGH 2u      /* the client was never offered FLUSH (S6):
+                                 * every write durable before return */
+
+/* Data requests (S1-S4).  Zero and trim are cached writes that need no
+ * buffer; a trimmed range reads back as zeros.  A write, zero or trim that
+ * returns 0 is acknowledged; flush returns 0 once every write acknowledged
+ * before it was called is durable (S3), except in unsafe mode, where flush
+ * and FUA do nothing. */
+int wc_read (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset);
+int wc_write (struct wc_engine *e, const void *buf, uint32_t count,
+              uint64_t offset, unsigned flags);
+int wc_zero (struct wc_engine *e, uint32_t count, uint64_t offset,
+             unsigned flags);
+int wc_trim (struct wc_engine *e, uint32_t count, uint64_t offset,
+             unsigned flags);
+int wc_flush (struct wc_engine *e);
+
+uint64_t wc_size (const struct wc_engine *e);
+uint32_t wc_block_size (const struct wc_engine *e);
+
+/* Mode switch (S5).  Turning WCE off writes back and flushes everything
+ * first, with writes held; if that fails the mode is unchanged (-1, errno
+ * from the media, or EIO while the power is off). */
+enum wc_mode wc_get_mode (struct wc_engine *e);
+int wc_set_mode (struct wc_engine *e, enum wc_mode mode);
+
+/* Power (S8).  wc_power_cut() returns after the cut has fully happened:
+ * requests in flight fail with EIO, the dirty data met the policy, and every
+ * request fails with EIO until wc_power_on().  Cutting while off is EIO.
+ * report may be NULL.  After power-on the disk reads exactly the media. */
+int wc_power_cut (struct wc_engine *e, const struct wc_cut *cut,
+                  struct wc_cut_report *report);
+int wc_power_on (struct wc_engine *e);
+bool wc_powered (struct wc_engine *e);
+
+/* Arm a cut to fire right after the n-th event counted from now (n >= 1),
+ * inside the request that completes it, before that request returns.  A
+ * second arm replaces the first; WC_TRIGGER_NONE disarms. */
+int wc_arm_cut (struct wc_engine *e, const struct wc_cut *cut,
+                enum wc_trigger trigger, uint64_t n);
+
+struct wc_stats {
+  bool powered;
+  enum wc_mode mode;
+  uint64_t cached_blocks;       /* dirty blocks, in write-back included */
+  uint64_t cache_blocks_max;
+  uint64_t reads, writes, fua_writes, zeroes, trims, flushes;
+  uint64_t bytes_read, bytes_written;
+  uint64_t writeback_blocks;    /* blocks written back to the media */
+  uint64_t writeback_ios;       /* media writes/zeroes they took (coalesced) */
+  uint64_t destaged_blocks;     /* of those, forced out by a full cache (S7) */
+  uint64_t media_errors;
+  uint64_t cuts;
+  bool have_last_cut;
+  struct wc_cut_report last_cut;
+  enum wc_trigger armed;
+  uint64_t armed_remaining;     /* events left before the armed cut */
+};
+void wc_get_stats (struct wc_engine *e, struct wc_stats *st);
+
+/* ---- The oracle (S10) --------------------------------------------------- */
+
+/* With cfg.oracle, the engine records for every block ever written: its
+ * last durable content, the contents written since, and after a cut what the
+ * cut left on the media.  The verifier reads the media (or an image, through
+ * read_fn) and checks every recorded block:
+ *   WC_VERIFY_EXACT     every byte is what the engine believes the media
+ *                       holds: after a cut, exactly what the policy kept
+ *   WC_VERIFY_CONTRACT  S10: each unit (unit bytes) holds its last durable
+ *                       content or one of the contents written to it since
+ *                       the last durable point; unit = block size checks
+ *                       whole blocks, smaller units allow torn blocks
+ * The pre-cut history is kept until the next write to that block after
+ * power-on, so a cut can be checked against the contract before or after
+ * power-on.  Call it while no requests run.  Returns 0 and fills *report
+ * (violations may be > 0), or -1 with errno (ENOTSUP without the oracle,
+ * EINVAL for a bad unit, or the reader's errno). */
+enum wc_verify_mode { WC_VERIFY_EXACT, WC_VERIFY_CONTRACT };
+
+struct wc_verify_report {
+  uint64_t blocks;              /* blocks checked */
+  uint64_t violations;          /* units that broke the rule */
+  uint64_t first_bad_offset;    /* byte offset of the first, if any */
+};
+
+typedef int (*wc_read_fn) (void *opaque, void *buf, uint32_t count,
+                           uint64_t offset);
+int wc_oracle_verify (struct wc_engine *e, enum wc_verify_mode mode,
+                      uint32_t unit, wc_read_fn read_fn, void *opaque,
+                      struct wc_verify_report *report);
+
+#endif /* WCACHE_H */

@@ -1,0 +1,278 @@
+/* Write-back: moving dirty blocks to the media, for flush, FUA and destage.
+ *
+ * Everything goes through write_batch_locked(): it marks a batch of DIRTY
+ * blocks WRITEBACK (their current buffers become immutable snapshots: writers
+ * copy on write), drops the lock, writes the batch as runs of adjacent
+ * blocks (one media write or zero per run, up to WC_RUN_MAX bytes), takes
+ * the lock again and completes each block: clean blocks leave the cache,
+ * blocks rewritten meanwhile stay DIRTY with their newer data, blocks whose
+ * run failed go back to DIRTY at the head of the FIFO (nothing is dropped).
+ *
+ * Three callers choose the batch:
+ *   wc_writeback_locked  durability (S2, S3, S4): every block in a range
+ *                        whose dirty_seq <= target, waiting for blocks some
+ *                        other thread is writing back, retrying each block
+ *                        at most once, reporting the first error;
+ *   wc_flush_all_locked  S3: the whole disk, target = seq on arrival, then
+ *                        the media flush;
+ *   wc_destage_locked    S7: the oldest dirty blocks, to make room.
+ *
+ * Locking: the engine lock (engine.c) is held on entry and exit of every
+ * function here and dropped around media I/O only.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+/* Largest media request a coalesced run may take. */
+#define WC_RUN_MAX (4u * 1024 * 1024)
+/* Most blocks one destage writes back: enough to amortise, small enough
+ * that a writer waiting for room does not wait long. */
+#define WC_DESTAGE_BATCH 64
+
+static int
+cmp_blkno (gconstpointer a, gconstpointer b)
+{
+  const struct wc_block *x = *(struct wc_block *const *) a;
+  const struct wc_block *y = *(struct wc_block *const *) b;
+
+  return x->blkno < y->blkno ? -1 : x->blkno > y->blkno;
+}
+
+/* Writes blocks [i, j) of a sorted batch, adjacent and of one kind. */
+static int
+write_run (struct wc_engine *e, GPtrArray *batch, guint i, guint j, bool fua)
+{
+  const struct wc_block *first = batch->pdata[i];
+  uint64_t offset = first->blkno << e->shift;
+  uint32_t count = (j - i) << e->shift;
+  g_autofree uint8_t *buf = NULL;
+
+  if (first->wb_zero)
+    return e->ops->zero (e->opaque, count, offset, fua);
+  if (j - i == 1)
+    return e->ops->write (e->opaque, first->wb_data, count, offset, fua);
+  /* Snapshots are immutable while WRITEBACK, so no lock is needed here. */
+  buf = g_malloc (count);
+  for (guint k = i; k < j; k++) {
+    const struct wc_block *b = batch->pdata[k];
+    memcpy (buf + ((size_t) (k - i) << e->shift), b->wb_data, e->bs);
+  }
+  return e->ops->write (e->opaque, buf, count, offset, fua);
+}
+
+static void
+complete_locked (struct wc_engine *e, struct wc_block *b, bool ok,
+                 uint64_t ticket)
+{
+  /* If the block was rewritten, the snapshot is a copy nobody needs. */
+  if (b->wb_data != b->data)
+    g_free (b->wb_data);
+  b->wb_data = NULL;
+
+  if (ok) {
+    e->st.writeback_blocks++;
+    if (e->oracle)
+      wc_oracle_durable (e->oracle, b->blkno, b->wb_snap);
+    if (b->redirty_seq == 0) {
+      wc_block_remove_locked (e, b);
+      return;
+    }
+    b->dirty_seq = b->redirty_seq;
+    b->redirty_seq = 0;
+    b->state = WC_B_DIRTY;
+    g_queue_push_tail_link (&e->fifo, &b->link);
+  }
+  else {
+    /* S3: failed data stays dirty, as old as it was. */
+    b->redirty_seq = 0;
+    b->fail_ticket = ticket;
+    b->state = WC_B_DIRTY;
+    g_queue_push_head_link (&e->fifo, &b->link);
+  }
+}
+
+/* Writes back a batch of DIRTY blocks.  Returns 0, or -1 with the errno of
+ * the first failure; every block is tried.  Empties batch. */
+static int
+write_batch_locked (struct wc_engine *e, struct wc_req *r, GPtrArray *batch,
+                    bool fua, uint64_t ticket)
+{
+  g_autofree bool *ok = g_new0 (bool, batch->len);
+  uint64_t ios = 0, failed = 0;
+  uint32_t run_blocks = WC_RUN_MAX >> e->shift;
+  int err = 0;
+  guint i, j;
+
+  WC_LOCK_HELD (e);
+  g_ptr_array_sort (batch, cmp_blkno);
+  for (i = 0; i < batch->len; i++) {
+    struct wc_block *b = batch->pdata[i];
+
+    g_assert (b->state == WC_B_DIRTY);
+    g_queue_unlink (&e->fifo, &b->link);
+    b->state = WC_B_WRITEBACK;
+    b->wb_data = b->data;
+    b->wb_zero = b->zero;
+    b->wb_snap = b->oracle_n;
+    b->redirty_seq = 0;
+  }
+
+  if (!wc_req_alive_locked (e, r)) {
+    err = EIO;
+  }
+  else if (wc_media_begin_locked (e) == -1) {
+    err = errno;
+  }
+  else {
+    pthread_mutex_unlock (&e->lock);
+    for (i = 0; i < batch->len; i = j) {
+      const struct wc_block *bi = batch->pdata[i];
+      int rv;
+
+      for (j = i + 1; j < batch->len && j - i < run_blocks; j++) {
+        const struct wc_block *bj = batch->pdata[j];
+        const struct wc_block *prev = batch->pdata[j - 1];
+
+        if (bj->blkno != prev->blkno + 1 || bj->wb_zero != bi->wb_zero)
+          break;
+      }
+      rv = write_run (e, batch, i, j, fua);
+      ios++;
+      if (rv == -1) {
+        failed++;
+        if (err == 0)
+          err = errno;
+      }
+      for (guint k = i; k < j; k++)
+        ok[k] = rv == 0;
+    }
+    pthread_mutex_lock (&e->lock);
+    wc_media_end_locked (e);
+  }
+
+  for (i = 0; i < batch->len; i++)
+    complete_locked (e, batch->pdata[i], ok[i], ticket);
+  g_ptr_array_set_size (batch, 0);
+  e->st.writeback_ios += ios;
+  e->st.media_errors += failed;
+  pthread_cond_broadcast (&e->cond);
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+static void
+consider_locked (struct wc_block *b, uint64_t target, uint64_t ticket,
+                 GPtrArray *batch, bool *busy)
+{
+  switch (b->state) {
+  case WC_B_LOADING:
+    break;                      /* nothing cached yet */
+  case WC_B_DIRTY:
+    if (b->dirty_seq <= target && b->fail_ticket != ticket)
+      g_ptr_array_add (batch, b);
+    break;
+  case WC_B_WRITEBACK:
+    if (b->dirty_seq <= target)
+      *busy = true;             /* another thread's; wait for its outcome */
+    break;
+  }
+}
+
+int
+wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
+                     uint64_t first, uint64_t last, uint64_t target,
+                     bool fua)
+{
+  g_autoptr (GPtrArray) batch = g_ptr_array_new ();
+  uint64_t ticket = ++e->tickets;
+  int err = 0;
+
+  WC_LOCK_HELD (e);
+  for (;;) {
+    bool busy = false;
+
+    /* Few blocks in the range: look them up; else scan the cache. */
+    if (last - first < e->nr_blocks) {
+      for (uint64_t blkno = first; blkno <= last; blkno++) {
+        struct wc_block *b = g_hash_table_lookup (e->blocks, &blkno);
+        if (b)
+          consider_locked (b, target, ticket, batch, &busy);
+      }
+    }
+    else {
+      GHashTableIter iter;
+      gpointer value;
+
+      g_hash_table_iter_init (&iter, e->blocks);
+      while (g_hash_table_iter_next (&iter, NULL, &value)) {
+        struct wc_block *b = value;
+        if (b->blkno >= first && b->blkno <= last)
+          consider_locked (b, target, ticket, batch, &busy);
+      }
+    }
+
+    if (batch->len > 0) {
+      if (write_batch_locked (e, r, batch, fua, ticket) == -1 && err == 0)
+        err = errno;
+    }
+    else if (busy)
+      pthread_cond_wait (&e->cond, &e->lock);
+    else
+      break;
+    if (!wc_req_alive_locked (e, r)) {
+      err = EIO;
+      break;
+    }
+  }
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+int
+wc_flush_all_locked (struct wc_engine *e, struct wc_req *r)
+{
+  int rv, err;
+
+  if (wc_writeback_locked (e, r, 0, UINT64_MAX, e->seq, false) == -1)
+    return -1;
+  if (wc_media_begin_locked (e) == -1)
+    return -1;
+  pthread_mutex_unlock (&e->lock);
+  rv = e->ops->flush (e->opaque);
+  err = errno;
+  pthread_mutex_lock (&e->lock);
+  wc_media_end_locked (e);
+  if (rv == -1) {
+    e->st.media_errors++;
+    errno = err;
+  }
+  return rv;
+}
+
+int
+wc_destage_locked (struct wc_engine *e, struct wc_req *r)
+{
+  g_autoptr (GPtrArray) batch = g_ptr_array_new ();
+  GList *l;
+  guint n;
+
+  WC_LOCK_HELD (e);
+  for (l = e->fifo.head; l && batch->len < WC_DESTAGE_BATCH; l = l->next)
+    g_ptr_array_add (batch, l->data);
+  n = batch->len;
+  if (write_batch_locked (e, r, batch, false, 0) == -1)
+    return -1;
+  e->st.destaged_blocks += n;
+  return 0;
+}
