@@ -76,8 +76,11 @@ complete_locked (struct wc_engine *e, struct wc_block *b, bool ok,
 
   if (ok) {
     e->st.writeback_blocks++;
-    if (e->oracle)
+    if (e->oracle) {
+      /* The oracle dropped the contents up to the snapshot: renumber. */
       wc_oracle_durable (e->oracle, b->blkno, b->wb_snap);
+      b->oracle_n -= b->wb_snap;
+    }
     if (b->redirty_seq == 0) {
       wc_block_remove_locked (e, b);
       return;

@@ -1,0 +1,37 @@
+/* An in-memory media for engine tests: the durable state the test inspects,
+ * with counters, fault injection and a hook to race against write-backs. */
+#ifndef WC_MEMMEDIA_H
+#define WC_MEMMEDIA_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "wcache.h"
+
+enum mm_op { MM_READ, MM_WRITE, MM_ZERO, MM_FLUSH };
+
+struct memmedia {
+  pthread_mutex_t lock;         /* protects everything below */
+  uint8_t *buf;                 /* the durable content */
+  uint64_t size;
+  unsigned reads, writes, fua_writes, zeroes, flushes;
+  int fail_writes;              /* writes/zeroes to fail: -1 all, 0 none */
+  int fail_flushes;             /* likewise for flushes */
+  /* Called before each op, without the lock; may block (a barrier). */
+  void (*hook) (struct memmedia *m, enum mm_op op, uint64_t offset,
+                uint32_t count, void *arg);
+  void *hook_arg;
+};
+
+extern const struct wc_media_ops memmedia_ops;
+
+struct memmedia *memmedia_new (uint64_t size);
+void memmedia_free (struct memmedia *m);
+/* Fills cfg for an engine over m (defaults otherwise). */
+void memmedia_config (struct memmedia *m, struct wc_config *cfg);
+/* Reads the durable content directly (a wc_read_fn). */
+int memmedia_read_direct (void *m, void *buf, uint32_t count,
+                          uint64_t offset);
+
+#endif
