@@ -40,6 +40,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +80,7 @@ wc_engine_new (const struct wc_config *cfg)
   e->ops = cfg->ops;
   e->opaque = cfg->opaque;
   e->on_cut = cfg->on_cut;
+  e->debug = cfg->debug;
   pthread_mutex_init (&e->lock, NULL);
   pthread_cond_init (&e->cond, NULL);
   e->blocks = g_hash_table_new (g_int64_hash, g_int64_equal);
@@ -116,6 +118,29 @@ wc_engine_free (struct wc_engine *e)
   pthread_cond_destroy (&e->cond);
   pthread_mutex_destroy (&e->lock);
   g_free (e);
+}
+
+const char *
+wc_bstate_name (enum wc_bstate state)
+{
+  switch (state) {
+  case WC_B_LOADING: return "LOADING";
+  case WC_B_DIRTY: return "DIRTY";
+  case WC_B_WRITEBACK: return "WRITEBACK";
+  }
+  return "?";
+}
+
+void
+wc_debugf (struct wc_engine *e, const char *fmt, ...)
+{
+  va_list ap;
+  g_autofree char *msg = NULL;
+
+  va_start (ap, fmt);
+  msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  e->debug (e->opaque, msg);
 }
 
 uint64_t
@@ -602,6 +627,8 @@ wc_set_mode (struct wc_engine *e, enum wc_mode mode)
     if (rv == 0)
       g_assert (e->nr_blocks == 0);     /* writes were held: all clean */
     e->switching = false;
+    WC_DEBUG (e, "mode %s -> %s: write-back %s", wc_mode_name (e->mode),
+              wc_mode_name (mode), rv == 0 ? "done" : "failed, mode kept");
     pthread_cond_broadcast (&e->cond);
   }
   if (rv == 0)

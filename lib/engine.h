@@ -64,6 +64,7 @@ struct wc_engine {
   const struct wc_media_ops *ops;
   void *opaque;
   void (*on_cut) (void *opaque, const struct wc_cut_report *);
+  void (*debug) (void *opaque, const char *msg);
 
   pthread_mutex_t lock;         /* protects everything below */
   pthread_cond_t cond;          /* broadcast on any state change below */
@@ -102,6 +103,12 @@ struct wc_req {
 #define WC_LOCK_HELD(e) g_assert (pthread_mutex_trylock (&(e)->lock) != 0)
 
 /* engine.c */
+const char *wc_bstate_name (enum wc_bstate state);
+void wc_debugf (struct wc_engine *e, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+#define WC_DEBUG(e, ...) \
+  do { if ((e)->debug) wc_debugf ((e), __VA_ARGS__); } while (0)
+
 bool wc_req_alive_locked (struct wc_engine *e, const struct wc_req *r);
 int wc_media_begin_locked (struct wc_engine *e);
 void wc_media_end_locked (struct wc_engine *e);

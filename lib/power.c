@@ -19,6 +19,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +109,9 @@ meet_policy (struct wc_engine *e, const struct wc_cut *cut, GRand *rng,
     memset (survived, 0, units * sizeof (bool));
     n = 0;
   }
+  WC_DEBUG (e, "cut blk=%" PRIu64 " %s: %" PRIu32 "/%" PRIu32
+            " units reached the media%s", b->blkno, wc_bstate_name (b->state),
+            n, units, failed ? " (media error)" : "");
   if (n == 0)
     rep->lost++;
   else if (n == units)
@@ -163,6 +167,8 @@ wc_cut_locked (struct wc_engine *e, const struct wc_cut *cut,
     g_ptr_array_add (dirty, b);
   }
   rep->dirty = dirty->len;
+  WC_DEBUG (e, "cut: policy=%s seed=%" PRIu64 " dirty=%u",
+            wc_policy_name (cut->policy), seed, dirty->len);
 
   if (cut->policy == WC_CUT_ORDERED && dirty->len > 0) {
     /* A FIFO destager got through the first k blocks it dirtied. */

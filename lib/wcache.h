@@ -131,6 +131,10 @@ struct wc_config {
   /* Called after every power cut (requested or triggered), from the thread
    * that ran it, with no engine lock held.  May be NULL. */
   void (*on_cut) (void *opaque, const struct wc_cut_report *report);
+  /* If set, called with one line per cache event (write-backs with their
+   * block numbers, destages, cut decisions, mode switches), possibly with
+   * the engine lock held: it must not call into the engine.  May be NULL. */
+  void (*debug) (void *opaque, const char *msg);
 };
 
 #define WC_DEFAULT_BLOCK_SIZE 4096

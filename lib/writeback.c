@@ -23,6 +23,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,8 +159,15 @@ write_batch_locked (struct wc_engine *e, struct wc_req *r, GPtrArray *batch,
     wc_media_end_locked (e);
   }
 
-  for (i = 0; i < batch->len; i++)
-    complete_locked (e, batch->pdata[i], ok[i], ticket);
+  for (i = 0; i < batch->len; i++) {
+    struct wc_block *b = batch->pdata[i];
+
+    WC_DEBUG (e, "writeback blk=%" PRIu64 " offset=%" PRIu64 " %s%s: %s",
+              b->blkno, b->blkno << e->shift, b->wb_zero ? "zero" : "data",
+              fua ? " fua" : "", !ok[i] ? "failed, DIRTY"
+              : b->redirty_seq ? "rewritten meanwhile, DIRTY" : "clean");
+    complete_locked (e, b, ok[i], ticket);
+  }
   g_ptr_array_set_size (batch, 0);
   e->st.writeback_ios += ios;
   e->st.media_errors += failed;
@@ -274,6 +282,8 @@ wc_destage_locked (struct wc_engine *e, struct wc_req *r)
   for (l = e->fifo.head; l && batch->len < WC_DESTAGE_BATCH; l = l->next)
     g_ptr_array_add (batch, l->data);
   n = batch->len;
+  WC_DEBUG (e, "destage: cache full (%" PRIu64 " blocks), writing back the "
+            "oldest %u", e->nr_blocks, n);
   if (write_batch_locked (e, r, batch, false, 0) == -1)
     return -1;
   e->st.destaged_blocks += n;

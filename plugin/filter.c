@@ -344,6 +344,12 @@ on_cut (void *opaque, const struct wc_cut_report *rep)
     nbdkit_shutdown ();
 }
 
+static void
+engine_debug (void *opaque, const char *msg)
+{
+  nbdkit_debug ("wcache: %s", msg);
+}
+
 static int
 wcache_after_fork (nbdkit_backend *backend)
 {
@@ -367,6 +373,8 @@ wcache_after_fork (nbdkit_backend *backend)
   cfg.readonly = !can_write;
   cfg.ops = &media_ops;
   cfg.on_cut = on_cut;
+  if (wcache_debug_verbose)
+    cfg.debug = engine_debug;
   engine = wc_engine_new (&cfg);
   if (engine == NULL) {
     nbdkit_error ("wcache: creating the cache: %m");

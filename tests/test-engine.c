@@ -1180,6 +1180,37 @@ test_S9_after_flushes_and_bytes (void)
   memmedia_free (m);
 }
 
+static void
+collect_debug (void *opaque, const char *msg)
+{
+  g_string_append_printf (((struct memmedia *) opaque)->hook_arg, "%s\n", msg);
+}
+
+/* The debug hook names blocks, offsets and states. */
+static void
+test_debug_lines (void)
+{
+  struct memmedia *m = memmedia_new (DISK);
+  g_autoptr (GString) log = g_string_new (NULL);
+  struct wc_config cfg;
+  struct wc_engine *e;
+  struct wc_cut cut = mkcut (WC_CUT_LOSE, 5);
+
+  memmedia_config (m, &cfg);
+  m->hook_arg = log;            /* no hook: just a place for the log */
+  cfg.debug = collect_debug;
+  e = wc_engine_new (&cfg);
+  put (e, 3, 0x33, 0);
+  g_assert_cmpint (wc_flush (e), ==, 0);
+  put (e, 4, 0x44, 0);
+  g_assert_cmpint (wc_power_cut (e, &cut, NULL), ==, 0);
+  g_assert_nonnull (strstr (log->str, "writeback blk=3 offset=12288 data: clean"));
+  g_assert_nonnull (strstr (log->str, "cut: policy=lose seed=5 dirty=1"));
+  g_assert_nonnull (strstr (log->str, "cut blk=4 DIRTY: 0/1 units"));
+  wc_engine_free (e);
+  memmedia_free (m);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -1240,5 +1271,6 @@ main (int argc, char *argv[])
   g_test_add_func ("/engine/S10/detects-corruption",
                    test_S10_detects_corruption);
   g_test_add_func ("/engine/S10/needs-oracle", test_S10_needs_oracle);
+  g_test_add_func ("/engine/debug-lines", test_debug_lines);
   return g_test_run ();
 }
