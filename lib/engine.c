@@ -554,7 +554,7 @@ wc_trim (struct wc_engine *e, uint32_t count, uint64_t offset, unsigned flags)
 /* ---- Flush (S3) --------------------------------------------------------- */
 
 int
-wc_flush (struct wc_engine *e)
+wc_flush (struct wc_engine *e, unsigned flags)
 {
   struct wc_req r;
   struct wc_cut cut;
@@ -565,7 +565,7 @@ wc_flush (struct wc_engine *e)
   if (req_begin (e, &r, false) == -1)
     return -1;
   pthread_mutex_lock (&e->lock);
-  if (r.mode != WC_MODE_UNSAFE)
+  if (r.mode != WC_MODE_UNSAFE || (flags & WC_FORCE))
     rv = wc_flush_all_locked (e, &r);
   rv = req_end_locked (e, &r, rv);
   if (rv == 0) {

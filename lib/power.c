@@ -159,6 +159,7 @@ wc_cut_locked (struct wc_engine *e, const struct wc_cut *cut,
   memset (rep, 0, sizeof *rep);
   rep->policy = cut->policy;
   rep->seed = seed;
+  rep->unit = cut->policy == WC_CUT_TORN ? cut->unit : e->bs;
 
   g_hash_table_iter_init (&iter, e->blocks);
   while (g_hash_table_iter_next (&iter, NULL, &value)) {

@@ -90,6 +90,7 @@ struct wc_cut_report {
   uint64_t lost;                /* of those, lost whole */
   uint64_t torn;                /* of those, written back in part (torn) */
   uint64_t errors;              /* survivors the media refused (then lost) */
+  uint32_t unit;                /* torn: the atomic unit used */
 };
 
 /* ---- Triggers (S9): the cut fires right after the N-th event ----------- */
@@ -156,6 +157,8 @@ void wc_engine_free (struct wc_engine *e);
 #define WC_FUA          1u      /* durable before return (S2) */
 #define WC_WRITETHROUGH 2u      /* the client was never offered FLUSH (S6):
                                  * every write durable before return */
+#define WC_FORCE        4u      /* flush: write back even in unsafe mode (the
+                                 * disk's own write-back, not a client's) */
 
 /* Data requests (S1-S4).  Zero and trim are cached writes that need no
  * buffer; a trimmed range reads back as zeros.  A write, zero or trim that
@@ -169,7 +172,7 @@ int wc_zero (struct wc_engine *e, uint32_t count, uint64_t offset,
              unsigned flags);
 int wc_trim (struct wc_engine *e, uint32_t count, uint64_t offset,
              unsigned flags);
-int wc_flush (struct wc_engine *e);
+int wc_flush (struct wc_engine *e, unsigned flags);
 
 uint64_t wc_size (const struct wc_engine *e);
 uint32_t wc_block_size (const struct wc_engine *e);

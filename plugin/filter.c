@@ -310,36 +310,48 @@ wcache_config_complete (nbdkit_next_config_complete *next,
 
 /* ---- Lifecycle ---------------------------------------------------------- */
 
+/* S10: checks what the media holds after a cut, exactly (what the engine
+ * wrote) and by the contract (per unit of the cut). */
+static void
+oracle_check (const struct wc_cut_report *rep)
+{
+  struct wc_verify_report vr;
+
+  if (wc_oracle_verify (engine, WC_VERIFY_EXACT, WC_MIN_BLOCK_SIZE,
+                        NULL, NULL, &vr) == -1) {
+    nbdkit_error ("wcache: oracle: reading the media: %m");
+    return;
+  }
+  if (vr.violations > 0) {
+    nbdkit_error ("wcache: oracle: %" PRIu64 " units differ from what the "
+                  "cut left, first at offset %" PRIu64,
+                  vr.violations, vr.first_bad_offset);
+    return;
+  }
+  if (wc_oracle_verify (engine, WC_VERIFY_CONTRACT, rep->unit,
+                        NULL, NULL, &vr) == -1) {
+    nbdkit_error ("wcache: oracle: reading the media: %m");
+    return;
+  }
+  if (vr.violations > 0) {
+    nbdkit_error ("wcache: oracle: S10 broken in %" PRIu64 " units, "
+                  "first at offset %" PRIu64,
+                  vr.violations, vr.first_bad_offset);
+    return;
+  }
+  nbdkit_debug ("wcache: oracle: %" PRIu64 " blocks verified", vr.blocks);
+}
+
 static void
 on_cut (void *opaque, const struct wc_cut_report *rep)
 {
-  struct wc_verify_report vr;
-  uint32_t unit;
-
   nbdkit_debug ("wcache: power cut: policy=%s seed=%" PRIu64
                 " dirty=%" PRIu64 " kept=%" PRIu64 " lost=%" PRIu64
                 " torn=%" PRIu64 " errors=%" PRIu64,
                 wc_policy_name (rep->policy), rep->seed, rep->dirty,
                 rep->kept, rep->lost, rep->torn, rep->errors);
-  if (cfg.oracle) {
-    /* S10: check what the media holds now, exactly and by the contract. */
-    unit = rep->policy == WC_CUT_TORN ? WC_MIN_BLOCK_SIZE : cfg.block_size;
-    if (wc_oracle_verify (engine, WC_VERIFY_EXACT, WC_MIN_BLOCK_SIZE,
-                          NULL, NULL, &vr) == -1)
-      nbdkit_error ("wcache: oracle: reading the media: %m");
-    else if (vr.violations > 0)
-      nbdkit_error ("wcache: oracle: %" PRIu64 " units differ from what the "
-                    "cut left, first at offset %" PRIu64,
-                    vr.violations, vr.first_bad_offset);
-    else if (wc_oracle_verify (engine, WC_VERIFY_CONTRACT, unit,
-                               NULL, NULL, &vr) == 0 && vr.violations > 0)
-      nbdkit_error ("wcache: oracle: S10 broken in %" PRIu64 " units, "
-                    "first at offset %" PRIu64,
-                    vr.violations, vr.first_bad_offset);
-    else
-      nbdkit_debug ("wcache: oracle: %" PRIu64 " blocks verified",
-                    vr.blocks);
-  }
+  if (cfg.oracle)
+    oracle_check (rep);
   if (cut_action == CUT_ACTION_EXIT)
     nbdkit_shutdown ();
 }
@@ -400,7 +412,8 @@ wcache_cleanup (nbdkit_backend *backend)
   struct wc_stats st;
 
   if (engine) {
-    if (flush_on_exit && wc_powered (engine) && wc_flush (engine) == -1)
+    if (flush_on_exit && wc_powered (engine) &&
+        wc_flush (engine, WC_FORCE) == -1)
       nbdkit_error ("wcache: flush at exit: %m");
     wc_get_stats (engine, &st);
     if (st.cached_blocks > 0)
@@ -590,7 +603,7 @@ static int
 wcache_flush (nbdkit_next *next, void *handle, uint32_t flags, int *err)
 {
   VERBOSE ("flush", 0, 0, 0);
-  if (wc_flush (engine) == -1)
+  if (wc_flush (engine, 0) == -1)
     return failed ("flush", err);
   return 0;
 }

@@ -255,7 +255,7 @@ test_S1_read_your_writes (void)
   memset (want + 4, 0x33, 8);
   g_assert_cmpmem (buf, 16, want, 16);
 
-  g_assert_cmpint (wc_flush (f.e), ==, 0);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
   g_assert_cmpuint (stats (f.e).cached_blocks, ==, 0);
   g_assert_true (media_is (f.m, 8, 0x11));
   g_assert_true (media_is (f.m, 21, 0));
@@ -295,7 +295,7 @@ test_S3_flush_makes_durable (void)
   put (f.e, 9, 0x99, 0);
   g_assert_true (media_is (f.m, 3, 0));
   g_assert_true (media_is (f.m, 9, 0));
-  g_assert_cmpint (wc_flush (f.e), ==, 0);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
   g_assert_true (media_is (f.m, 3, 0x33));
   g_assert_true (media_is (f.m, 9, 0x99));
   g_assert_cmpuint (f.m->flushes, ==, 1);       /* the media was flushed */
@@ -313,7 +313,7 @@ test_S3_coalesces (void)
   for (unsigned i = 0; i < 16; i++)
     put (f.e, 40 + (i * 7) % 16, 0x40 + i, 0);  /* out of order */
   g_assert_cmpint (wc_zero (f.e, 4 * BS, 60 * BS, 0), ==, 0);
-  g_assert_cmpint (wc_flush (f.e), ==, 0);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
   st = stats (f.e);
   g_assert_cmpuint (f.m->writes, ==, 1);        /* 16 blocks, one write */
   g_assert_cmpuint (f.m->zeroes, ==, 1);        /* zeros need no buffer */
@@ -385,7 +385,7 @@ rewrite_during_writeback (uint32_t len)
   f.m->hook = rewrite_hook;
   f.m->hook_arg = &rw;
   t = g_thread_new ("rewriter", rewriter, &rw);
-  g_assert_cmpint (wc_flush (f.e), ==, 0);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
   g_thread_join (t);
   f.m->hook = NULL;
 
@@ -395,7 +395,7 @@ rewrite_during_writeback (uint32_t len)
   g_assert_cmpuint (stats (f.e).cached_blocks, ==, 1);  /* still dirty */
   g_assert_cmpint (wc_read (f.e, buf, BS, 0), ==, 0);
   g_assert_cmpmem (buf, BS, want, BS);
-  g_assert_cmpint (wc_flush (f.e), ==, 0);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
   g_assert_cmpuint (stats (f.e).cached_blocks, ==, 0);
   g_assert_cmpmem (f.m->buf, BS, want, BS);
   assert_oracle_clean (f.e, BS);
@@ -425,7 +425,7 @@ test_S3_failed_writeback_keeps_data (void)
   put (f.e, 4, 0x44, 0);
   put (f.e, 6, 0x46, 0);
   f.m->fail_writes = -1;
-  g_assert_cmpint (wc_flush (f.e), ==, -1);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, -1);
   g_assert_cmpint (errno, ==, EIO);
   g_assert_cmpuint (f.m->flushes, ==, 0);       /* no media flush claimed */
   g_assert_cmpuint (stats (f.e).cached_blocks, ==, 2);
@@ -433,10 +433,10 @@ test_S3_failed_writeback_keeps_data (void)
   g_assert_true (media_is (f.m, 4, 0));
   /* Only one run fails: the other is still written back. */
   f.m->fail_writes = 1;
-  g_assert_cmpint (wc_flush (f.e), ==, -1);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, -1);
   g_assert_cmpuint (stats (f.e).cached_blocks, ==, 1);
   f.m->fail_writes = 0;
-  g_assert_cmpint (wc_flush (f.e), ==, 0);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
   g_assert_true (media_is (f.m, 4, 0x44));
   g_assert_true (media_is (f.m, 6, 0x46));
   g_assert_cmpuint (stats (f.e).cached_blocks, ==, 0);
@@ -452,9 +452,9 @@ test_S3_failed_media_flush (void)
   fx_init (&f, WC_MODE_WRITEBACK, 1 << 20, false);
   put (f.e, 4, 0x44, 0);
   f.m->fail_flushes = 1;
-  g_assert_cmpint (wc_flush (f.e), ==, -1);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, -1);
   g_assert_cmpint (errno, ==, EIO);
-  g_assert_cmpint (wc_flush (f.e), ==, 0);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
   g_assert_true (media_is (f.m, 4, 0x44));
   fx_fini (&f);
 }
@@ -518,7 +518,7 @@ flush_race (uint64_t cache_size)
   for (int iter = 0; iter < 300; iter++) {
     for (int b = 0; b < RACE_BLOCKS; b++)
       snap[b] = atomic_load (&r.acked[b]);
-    g_assert_cmpint (wc_flush (f.e), ==, 0);
+    g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
     for (int b = 0; b < RACE_BLOCKS; b++) {
       uint64_t on_media;
 
@@ -531,7 +531,7 @@ flush_race (uint64_t cache_size)
   atomic_store (&r.stop, true);
   for (int i = 0; i < RACE_WRITERS; i++)
     g_thread_join (t[i]);
-  g_assert_cmpint (wc_flush (f.e), ==, 0);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
   g_assert_cmpuint (stats (f.e).cached_blocks, ==, 0);
   fx_fini (&f);
 }
@@ -588,13 +588,23 @@ test_unsafe_ignores_flush_and_fua (void)
   fx_init (&f, WC_MODE_UNSAFE, 1 << 20, true);
   put (f.e, 1, 0x11, 0);
   put (f.e, 2, 0x22, WC_FUA);
-  g_assert_cmpint (wc_flush (f.e), ==, 0);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
   g_assert_true (media_is (f.m, 1, 0));
   g_assert_true (media_is (f.m, 2, 0));
   g_assert_cmpuint (f.m->flushes, ==, 0);
   wc_cut_init (&cut);
   g_assert_cmpint (wc_power_cut (f.e, &cut, NULL), ==, 0);
   g_assert_true (media_is (f.m, 1, 0));         /* the negative control */
+  assert_oracle_clean (f.e, BS);
+  /* The disk's own write-back (flush-on-exit, the control plane's flush)
+   * is not a client's flush: it works in unsafe mode. */
+  g_assert_cmpint (wc_power_on (f.e), ==, 0);
+  put (f.e, 1, 0x13, 0);
+  g_assert_cmpint (wc_flush (f.e, WC_FORCE), ==, 0);
+  g_assert_true (media_is (f.m, 1, 0x13));
+  put (f.e, 1, 0x14, 0);
+  g_assert_cmpint (wc_power_cut (f.e, &cut, NULL), ==, 0);
+  g_assert_true (media_is (f.m, 1, 0x13));      /* 0x14 was lost */
   assert_oracle_clean (f.e, BS);
   fx_fini (&f);
 }
@@ -710,7 +720,7 @@ test_S7_bounded_destages_oldest (void)
   g_assert_true (media_is (f.m, 99, 0));        /* newest still cached */
   for (unsigned i = 0; i < 100; i++)
     g_assert_true (reads_as (f.e, i, (uint8_t) (i + 1)));
-  g_assert_cmpint (wc_flush (f.e), ==, 0);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
   for (unsigned i = 0; i < 100; i++)
     g_assert_true (media_is (f.m, i, (uint8_t) (i + 1)));
   assert_oracle_clean (f.e, BS);
@@ -736,7 +746,7 @@ test_S7_full_and_failing_never_drops (void)
   }
   f.m->fail_writes = 0;
   put (f.e, 10, 0x55, 0);
-  g_assert_cmpint (wc_flush (f.e), ==, 0);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
   for (unsigned i = 0; i < 4; i++)
     g_assert_true (media_is (f.m, i, 0x10 + i));
   g_assert_true (media_is (f.m, 10, 0x55));
@@ -754,7 +764,7 @@ test_S7_request_larger_than_cache (void)
   memset (buf, 0x5a, 64 * BS);
   g_assert_cmpint (wc_write (f.e, buf, 64 * BS, 0, 0), ==, 0);
   g_assert_cmpuint (stats (f.e).cached_blocks, <=, 4);
-  g_assert_cmpint (wc_flush (f.e), ==, 0);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
   for (unsigned i = 0; i < 64; i++)
     g_assert_true (media_is (f.m, i, 0x5a));
   fx_fini (&f);
@@ -784,7 +794,7 @@ test_S8_lose (void)
 
   fx_init (&f, WC_MODE_WRITEBACK, 1 << 20, true);
   put (f.e, 1, 0x11, 0);
-  g_assert_cmpint (wc_flush (f.e), ==, 0);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
   put (f.e, 1, 0x12, 0);        /* an unflushed rewrite */
   put (f.e, 2, 0x22, 0);
   put (f.e, 3, 0x33, WC_FUA);
@@ -798,7 +808,7 @@ test_S8_lose (void)
   g_assert_cmpint (errno, ==, EIO);
   g_assert_cmpint (wc_write (f.e, buf, BS, 0, 0), ==, -1);
   g_assert_cmpint (errno, ==, EIO);
-  g_assert_cmpint (wc_flush (f.e), ==, -1);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, -1);
   g_assert_cmpint (errno, ==, EIO);
   g_assert_cmpint (wc_power_cut (f.e, &cut, NULL), ==, -1);
   assert_oracle_clean (f.e, BS);
@@ -809,7 +819,7 @@ test_S8_lose (void)
   assert_oracle_clean (f.e, BS);        /* still checkable after power-on */
   /* The disk works again. */
   put (f.e, 2, 0x24, 0);
-  g_assert_cmpint (wc_flush (f.e), ==, 0);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
   g_assert_true (media_is (f.m, 2, 0x24));
   assert_oracle_clean (f.e, BS);
   fx_fini (&f);
@@ -843,7 +853,7 @@ seeded_run (struct wc_cut cut, struct wc_cut_report *rep, uint32_t unit)
   fx_init (&f, WC_MODE_WRITEBACK, 1 << 20, true);
   for (unsigned i = 0; i < 64; i++)
     put (f.e, (i * 37) % 64, 0x80 + i, 0);      /* old content */
-  g_assert_cmpint (wc_flush (f.e), ==, 0);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
   for (unsigned i = 0; i < 64; i++)
     put (f.e, (i * 37) % 64, 0x10 + i, 0);      /* dirtied in this order */
   g_assert_cmpint (wc_power_cut (f.e, &cut, rep), ==, 0);
@@ -980,7 +990,7 @@ test_S10_detects_corruption (void)
 
   fx_init (&f, WC_MODE_WRITEBACK, 1 << 20, true);
   put (f.e, 1, 0x11, 0);
-  g_assert_cmpint (wc_flush (f.e), ==, 0);
+  g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
   put (f.e, 2, 0x21, 0);
   put (f.e, 2, 0x22, 0);
   g_assert_cmpint (wc_power_cut (f.e, &cut, NULL), ==, 0);
@@ -1129,7 +1139,7 @@ test_S9_after_writes (void)
   g_assert_cmpint (wc_arm_cut (e, &cut, WC_TRIGGER_WRITES, 3), ==, 0);
   g_assert_cmpuint (stats (e).armed_remaining, ==, 3);
   put (e, 1, 0x11, 0);
-  g_assert_cmpint (wc_flush (e), ==, 0);
+  g_assert_cmpint (wc_flush (e, 0), ==, 0);
   g_assert_cmpint (wc_zero (e, BS, 2 * BS, 0), ==, 0);   /* zero counts */
   g_assert_cmpuint (stats (e).armed_remaining, ==, 1);
   put (e, 3, 0x33, 0);          /* the 3rd: acknowledged, then the cut */
@@ -1155,9 +1165,9 @@ test_S9_after_flushes_and_bytes (void)
 
   g_assert_cmpint (wc_arm_cut (e, &cut, WC_TRIGGER_FLUSHES, 2), ==, 0);
   put (e, 1, 0x11, 0);
-  g_assert_cmpint (wc_flush (e), ==, 0);
+  g_assert_cmpint (wc_flush (e, 0), ==, 0);
   put (e, 2, 0x22, 0);
-  g_assert_cmpint (wc_flush (e), ==, 0);        /* acknowledged, then cut */
+  g_assert_cmpint (wc_flush (e, 0), ==, 0);        /* acknowledged, then cut */
   g_assert_cmpuint (on_cut_calls, ==, 1);
   g_assert_true (media_is (m, 2, 0x22));
   g_assert_cmpint (wc_power_on (e), ==, 0);
@@ -1201,7 +1211,7 @@ test_debug_lines (void)
   cfg.debug = collect_debug;
   e = wc_engine_new (&cfg);
   put (e, 3, 0x33, 0);
-  g_assert_cmpint (wc_flush (e), ==, 0);
+  g_assert_cmpint (wc_flush (e, 0), ==, 0);
   put (e, 4, 0x44, 0);
   g_assert_cmpint (wc_power_cut (e, &cut, NULL), ==, 0);
   g_assert_nonnull (strstr (log->str, "writeback blk=3 offset=12288 data: clean"));
