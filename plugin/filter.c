@@ -147,6 +147,27 @@ static const struct wc_media_ops media_ops = {
 
 /* ---- Configuration ------------------------------------------------------ */
 
+/* nbdkit's own parsers print messages that do not name the key. */
+static int64_t
+parse_size (const char *key, const char *value)
+{
+  int64_t r = nbdkit_parse_size (value);
+
+  if (r == -1)
+    nbdkit_error ("%s: '%s' is not a size (such as 4096 or 4K)", key, value);
+  return r;
+}
+
+static int
+parse_bool (const char *key, const char *value)
+{
+  int r = nbdkit_parse_bool (value);
+
+  if (r == -1)
+    nbdkit_error ("%s: '%s' is not a boolean (true or false)", key, value);
+  return r;
+}
+
 static int
 parse_probability (const char *key, const char *value, double *p)
 {
@@ -177,7 +198,7 @@ wcache_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
     return 0;
   }
   if (strcmp (key, "wcache-size") == 0) {
-    if ((size = nbdkit_parse_size (value)) == -1)
+    if ((size = parse_size (key, value)) == -1)
       return -1;
     if (size < WC_MIN_BLOCK_SIZE) {
       nbdkit_error ("wcache-size: %s is too small (at least one block)", value);
@@ -187,7 +208,7 @@ wcache_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
     return 0;
   }
   if (strcmp (key, "wcache-block-size") == 0) {
-    if ((size = nbdkit_parse_size (value)) == -1)
+    if ((size = parse_size (key, value)) == -1)
       return -1;
     if (size < WC_MIN_BLOCK_SIZE || size > WC_MAX_BLOCK_SIZE ||
         (size & (size - 1)) != 0) {
@@ -236,7 +257,7 @@ wcache_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
   if (strcmp (key, "wcache-cut-p") == 0)
     return parse_probability (key, value, &startup_cut.p);
   if (strcmp (key, "wcache-cut-unit") == 0) {
-    if ((size = nbdkit_parse_size (value)) == -1)
+    if ((size = parse_size (key, value)) == -1)
       return -1;
     if (size < 512 || size > WC_MAX_BLOCK_SIZE || (size & (size - 1)) != 0) {
       nbdkit_error ("wcache-cut-unit: %s is not a power of two from 512 "
@@ -258,13 +279,13 @@ wcache_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
     return 0;
   }
   if (strcmp (key, "wcache-oracle") == 0) {
-    if ((r = nbdkit_parse_bool (value)) == -1)
+    if ((r = parse_bool (key, value)) == -1)
       return -1;
     cfg.oracle = r;
     return 0;
   }
   if (strcmp (key, "wcache-flush-on-exit") == 0) {
-    if ((r = nbdkit_parse_bool (value)) == -1)
+    if ((r = parse_bool (key, value)) == -1)
       return -1;
     flush_on_exit = r;
     return 0;
