@@ -141,12 +141,17 @@ sock_of () { echo "$tmpdir/$1.sock"; }
 pid_of () { cat "$tmpdir/$1.pid" 2>/dev/null; }
 uri_of () { echo "nbd+unix:///?socket=$tmpdir/$1.sock"; }
 
-# True while the server's process exists.
+# True while the server's process exists.  A zombie has exited: the
+# daemonised nbdkit is reparented to PID 1, which may reap it late (about
+# 2 s here), and kill -0 succeeds on a zombie.
 nbdkit_running ()
 {
-  local pid
+  local pid stat
   pid=$(pid_of "$1") || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+  [ -n "$pid" ] || return 1
+  read -r stat < "/proc/$pid/stat" 2>/dev/null || return 1
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
 }
 
 # wait_exit NAME: waits (bounded, 10 s) for the server to exit by itself.
@@ -169,3 +174,90 @@ stop_nbdkit ()
   wait_exit "$1" || kill -9 "$pid" 2>/dev/null
   rm -f "$tmpdir/$1.pid"
 }
+
+# ---- Reading the log filter below wcache.  nbdkit's log filter records
+# what reached the plugin:
+#   connection=1 Write id=7 offset=0x1000 count=0x1000 fua=1 ...
+#   connection=1 ...Write id=7 return=0
+# Zero adds trim= and fast= fields; Flush has no range.  wcache reaches the
+# plugin through its own shared context, which the log shows as a connection
+# of its own: ranges are matched whatever the connection.
+
+# _log_parse LOG KINDS: for every request of KINDS (a regex such as
+# 'Write|Zero') in LOG sets _req_start, _req_end (byte range), _req_fua and
+# _req_done (line of its successful return, -1 if none); _flush_last is the
+# line where the last successful Flush began (-1 if none).
+_log_parse ()
+{
+  local log=$1 kinds=$2 n line
+  local re=" ($kinds) id=([0-9]+) offset=0x([0-9a-f]+) count=0x([0-9a-f]+) (trim=[01] )?fua=([01]) "
+  local -a lines=()
+  local -A returned=()
+
+  _req_start=() _req_end=() _req_fua=() _req_done=() _flush_last=-1
+  mapfile -t lines < "$log"
+  for ((n = 0; n < ${#lines[@]}; n++)); do
+    if [[ ${lines[n]} =~ \.\.\.[A-Za-z]+\ id=([0-9]+)\ return=0 ]]; then
+      returned[${BASH_REMATCH[1]}]=$n
+    fi
+  done
+  for ((n = 0; n < ${#lines[@]}; n++)); do
+    line=${lines[n]}
+    if [[ $line =~ \ Flush\ id=([0-9]+)\ \.\.\.$ ]]; then
+      [ -n "${returned[${BASH_REMATCH[1]}]-}" ] && _flush_last=$n
+    elif [[ $line =~ $re ]]; then
+      _req_start+=($((16#${BASH_REMATCH[3]})))
+      _req_end+=($((16#${BASH_REMATCH[3]} + 16#${BASH_REMATCH[4]})))
+      _req_fua+=("${BASH_REMATCH[6]}")
+      _req_done+=("${returned[${BASH_REMATCH[2]}]--1}")
+    fi
+  done
+}
+
+# plugin_has LOG KINDS OFF LEN HOW: true if requests of KINDS that returned
+# successfully cover every byte of [OFF, OFF+LEN).  HOW: "any"; "fua" (only
+# requests with fua=1 count); "durable" (fua=1, or a successful Flush began
+# after the request returned).
+plugin_has ()
+{
+  local pos=$3 end=$(($3 + $4)) how=$5 i moved=1
+
+  _log_parse "$1" "$2"
+  while ((pos < end && moved)); do
+    moved=0
+    for i in "${!_req_start[@]}"; do
+      ((_req_done[i] >= 0)) || continue
+      case $how in
+        any) ;;
+        fua) [ "${_req_fua[i]}" = 1 ] || continue ;;
+        durable) [ "${_req_fua[i]}" = 1 ] || ((_req_done[i] < _flush_last)) ||
+                   continue ;;
+        *) bail "plugin_has: bad HOW $how" ;;
+      esac
+      if ((_req_start[i] <= pos && pos < _req_end[i])); then
+        pos=${_req_end[i]}
+        moved=1
+      fi
+    done
+  done
+  ((pos >= end))
+}
+
+# plugin_touched LOG KINDS OFF LEN: true if any request of KINDS, finished
+# or not, overlaps [OFF, OFF+LEN).
+plugin_touched ()
+{
+  local off=$3 end=$(($3 + $4)) i
+
+  _log_parse "$1" "$2"
+  for i in "${!_req_start[@]}"; do
+    ((_req_start[i] < end && off < _req_end[i])) && return 0
+  done
+  return 1
+}
+
+# log_since LOG N: the log without its first N lines.
+log_since () { tail -n "+$(($2 + 1))" "$1"; }
+
+# same_bytes A B OFF LEN: files A and B hold the same LEN bytes at OFF.
+same_bytes () { cmp -s -i "$3:$3" -n "$4" "$1" "$2"; }
