@@ -1,0 +1,215 @@
+#!/bin/bash
+# wcache benchmark: the same fio job against nbdkit's memory plugin alone,
+# behind wcache (writeback, writethrough) and behind nbdkit's own cache
+# filter, in one run.  Results are ratios to the bare plugin (DESIGN.md 7).
+#
+#   make bench                    (or: WCACHE_FILTER=... bash bench/bench-fio.sh)
+#
+# Job: ioengine=nbd, rw=randwrite, bs=4k, iodepth=16, numjobs=1 (one NBD
+# connection), time_based, size = the whole disk.
+#
+# Environment:
+#   BENCH_RUNTIME   seconds per contender (default 10)
+#   BENCH_SIZE      disk size (default 1G; the memory plugin is sparse)
+#   WCACHE_FILTER   the filter .so (default ../plugin/.libs/... from here)
+#   NBDKIT, FIO     the programs (default nbdkit, fio)
+#
+# The figures are informational: the target line says PASS or MISS but the
+# script exits 0 unless a server or fio failed.
+
+# `make bench` runs this with /bin/sh: re-exec under bash.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+: "${WCACHE_FILTER:=$here/../plugin/.libs/nbdkit-wcache-filter.so}"
+: "${NBDKIT:=nbdkit}"
+: "${FIO:=fio}"
+: "${BENCH_RUNTIME:=10}"
+: "${BENCH_SIZE:=1G}"
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+TARGET=0.90
+
+die ()
+{
+  echo "bench: FAILED: $*" >&2
+  exit 1
+}
+
+case $BENCH_RUNTIME in
+  ''|*[!0-9]*|0) die "BENCH_RUNTIME must be a positive number of seconds" ;;
+esac
+[ -f "$WCACHE_FILTER" ] ||
+  die "no filter at $WCACHE_FILTER (build it: make plugin/nbdkit-wcache-filter.la)"
+command -v "$NBDKIT" >/dev/null 2>&1 || die "nbdkit is not installed"
+command -v "$FIO" >/dev/null 2>&1 || die "fio is not installed"
+"$FIO" --enghelp=nbd >/dev/null 2>&1 || die "$FIO has no nbd ioengine"
+
+tmpdir=$(mktemp -d "${TMPDIR:-/tmp}/wcache-bench.XXXXXX") ||
+  die "cannot create a temporary directory"
+current_pid=
+
+stop_server ()
+{
+  local pid=$current_pid
+  [ -n "$pid" ] || return 0
+  current_pid=
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  echo "bench: nbdkit pid $pid ignored SIGTERM for 10 s, killing it" >&2
+  kill -9 "$pid" 2>/dev/null
+}
+
+# shellcheck disable=SC2317  # called by the EXIT trap
+cleanup ()
+{
+  stop_server
+  rm -rf "$tmpdir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Contenders: key, label and nbdkit arguments (after -U/-P).
+keys=(a b c d e)
+declare -A label
+label[a]="memory plugin alone"
+label[b]="wcache writeback, 256M cache"
+label[c]="wcache writethrough"
+label[d]="nbdkit cache filter"
+label[e]="wcache writeback, 2G cache"
+
+args_of ()   # KEY: sets the array a
+{
+  local w=(--filter="$WCACHE_FILTER" memory "$BENCH_SIZE")
+  case $1 in
+    a) a=(memory "$BENCH_SIZE") ;;
+    b) a=("${w[@]}" wcache-mode=writeback) ;;
+    c) a=("${w[@]}" wcache-mode=writethrough) ;;
+    d) a=(--filter=cache memory "$BENCH_SIZE") ;;
+    e) a=("${w[@]}" wcache-mode=writeback wcache-size=2G) ;;
+  esac
+}
+
+declare -A iops mibs
+failed=()
+
+# run_one KEY: sets iops[KEY] and mibs[KEY], or records a failure.
+run_one ()
+{
+  local k=$1
+  local sock="$tmpdir/$k.sock" pidfile="$tmpdir/$k.pid"
+  local err="$tmpdir/$k.nbdkit.err" json="$tmpdir/$k.fio.json"
+  local out
+  local -a a
+  args_of "$k"
+
+  # TMPDIR: where nbdkit's cache filter puts its (unlinked) cache file.
+  TMPDIR=$tmpdir "$NBDKIT" -U "$sock" -P "$pidfile" "${a[@]}" 2>"$err" || {
+    failed+=("($k) ${label[$k]}: nbdkit did not start: $(tr '\n' ' ' <"$err")")
+    return
+  }
+  for _ in $(seq 1 100); do
+    [ -s "$pidfile" ] && [ -S "$sock" ] && break
+    sleep 0.05
+  done
+  [ -s "$pidfile" ] || {
+    failed+=("($k) ${label[$k]}: nbdkit wrote no pid file: $(tr '\n' ' ' <"$err")")
+    return
+  }
+  current_pid=$(cat "$pidfile")
+
+  "$FIO" --name=randwrite --ioengine=nbd \
+    --uri="nbd+unix:///?socket=$sock" \
+    --rw=randwrite --bs=4k --iodepth=16 --numjobs=1 \
+    --size="$BENCH_SIZE" --runtime="$BENCH_RUNTIME" --time_based \
+    --output-format=json --output="$json" \
+    >"$tmpdir/$k.fio.out" 2>"$tmpdir/$k.fio.err"
+  local rc=$?
+
+  if ! kill -0 "$current_pid" 2>/dev/null; then
+    current_pid=
+    failed+=("($k) ${label[$k]}: nbdkit died during the run (fio rc=$rc): $(tail -5 "$err" | tr '\n' ' ')")
+    return
+  fi
+  stop_server
+
+  # fio's nbd engine may print a line before the JSON; start at the first {.
+  out=$("$PY" -c '
+import json, sys
+s = open(sys.argv[1]).read()
+j = json.loads(s[s.index("{"):])
+job = j["jobs"][0]
+if job["error"]:
+    sys.exit("fio job error %d" % job["error"])
+w = job["write"]
+if w["total_ios"] == 0:
+    sys.exit("no writes completed")
+print("%.0f %.1f" % (w["iops"], w["bw_bytes"] / 1048576))
+' "$json" 2>&1)
+  if [ $rc -ne 0 ] || ! [[ $out =~ ^[0-9]+\ [0-9.]+$ ]]; then
+    failed+=("($k) ${label[$k]}: fio rc=$rc: $out $(tail -3 "$tmpdir/$k.fio.err" | tr '\n' ' ')")
+    return
+  fi
+  iops[$k]=${out% *}
+  mibs[$k]=${out#* }
+}
+
+echo "wcache bench: fio randwrite bs=4k iodepth=16, 1 job, 1 connection," \
+     "${BENCH_RUNTIME}s per contender"
+echo "machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1))," \
+     "$(uname -sr), $("$NBDKIT" --version | head -1), $("$FIO" --version)"
+echo "disk: nbdkit memory $BENCH_SIZE (sparse, RAM); wcache default block 4K"
+echo
+
+for k in "${keys[@]}"; do
+  run_one "$k"
+done
+
+ratio ()   # KEY: IOPS ratio to the bare plugin, or "-"
+{
+  if [ -n "${iops[$1]:-}" ] && [ -n "${iops[a]:-}" ] && [ "${iops[a]}" -gt 0 ]; then
+    "$PY" -c 'import sys; print("%.2fx" % (float(sys.argv[1]) / float(sys.argv[2])))' \
+      "${iops[$1]}" "${iops[a]}"
+  else
+    echo "-"
+  fi
+}
+
+printf '  %-34s %10s %9s %9s\n' "contender" "IOPS" "MiB/s" "vs bare"
+for k in "${keys[@]}"; do
+  if [ -n "${iops[$k]:-}" ]; then
+    printf '  %-34s %10s %9s %9s\n' "($k) ${label[$k]}" "${iops[$k]}" \
+      "${mibs[$k]}" "$(ratio "$k")"
+  else
+    printf '  %-34s %10s %9s %9s\n' "($k) ${label[$k]}" "FAILED" "-" "-"
+  fi
+done
+echo
+
+verdict ()   # KEY: PASS / MISS against the target
+{
+  local r
+  r=$(ratio "$1")
+  case $r in
+    -) echo "n/a" ;;
+    *) "$PY" -c 'import sys; r = float(sys.argv[1].rstrip("x"));
+print("%s (%s)" % ("PASS" if r >= float(sys.argv[2]) else "MISS", sys.argv[1]))' \
+         "$r" "$TARGET" ;;
+  esac
+}
+echo "target: writeback >= ${TARGET}x of bare plugin: $(verdict b)" \
+     "[2G cache, never full: $(verdict e)]"
+echo "(informational: a MISS does not fail the build)"
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo >&2
+  echo "bench: FAILED runs:" >&2
+  for f in "${failed[@]}"; do echo "  $f" >&2; done
+  exit 1
+fi
+exit 0
