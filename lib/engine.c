@@ -84,6 +84,7 @@ wc_engine_new (const struct wc_config *cfg)
   pthread_mutex_init (&e->lock, NULL);
   pthread_cond_init (&e->cond, NULL);
   e->blocks = g_hash_table_new (g_int64_hash, g_int64_equal);
+  e->garbage = g_ptr_array_new_with_free_func (g_free);
   g_queue_init (&e->fifo);
   e->mode = cfg->mode;
   e->powered = true;
@@ -102,6 +103,29 @@ block_free (struct wc_block *b)
   g_free (b);
 }
 
+/* Frees are deferred to the next unlock, so the lock is not held across
+ * free(3) of whole destaged batches. */
+void
+wc_garbage_locked (struct wc_engine *e, void *p)
+{
+  if (p)
+    g_ptr_array_add (e->garbage, p);
+}
+
+void
+wc_unlock (struct wc_engine *e)
+{
+  GPtrArray *g = NULL;
+
+  if (e->garbage->len > 0) {
+    g = e->garbage;
+    e->garbage = g_ptr_array_new_with_free_func (g_free);
+  }
+  pthread_mutex_unlock (&e->lock);
+  if (g)
+    g_ptr_array_unref (g);
+}
+
 void
 wc_engine_free (struct wc_engine *e)
 {
@@ -114,6 +138,7 @@ wc_engine_free (struct wc_engine *e)
   while (g_hash_table_iter_next (&iter, NULL, &value))
     block_free (value);
   g_hash_table_destroy (e->blocks);
+  g_ptr_array_unref (e->garbage);
   wc_oracle_free (e->oracle);
   pthread_cond_destroy (&e->cond);
   pthread_mutex_destroy (&e->lock);
@@ -163,35 +188,32 @@ wc_block_remove_locked (struct wc_engine *e, struct wc_block *b)
     g_queue_unlink (&e->fifo, &b->link);
   g_hash_table_remove (e->blocks, &b->blkno);
   e->nr_blocks--;
-  block_free (b);
+  if (b->wb_data != b->data)
+    wc_garbage_locked (e, b->wb_data);
+  wc_garbage_locked (e, b->data);
+  wc_garbage_locked (e, b);
   pthread_cond_broadcast (&e->cond);
 }
 
 /* ---- Request and media gates ------------------------------------------- */
 
 static int
-req_begin (struct wc_engine *e, struct wc_req *r, bool writer)
+req_begin_locked (struct wc_engine *e, struct wc_req *r, bool writer)
 {
-  int rv = 0;
-
-  pthread_mutex_lock (&e->lock);
+  WC_LOCK_HELD (e);
   /* S5: a switch to WCE off holds new writes until it is done. */
   while (writer && e->switching && e->powered)
     pthread_cond_wait (&e->cond, &e->lock);
   if (!e->powered) {
-    rv = -1;
-  }
-  else {
-    r->epoch = e->epoch;
-    r->mode = e->mode;
-    r->writer = writer;
-    if (writer)
-      e->writes_inflight++;
-  }
-  pthread_mutex_unlock (&e->lock);
-  if (rv == -1)
     errno = EIO;
-  return rv;
+    return -1;
+  }
+  r->epoch = e->epoch;
+  r->mode = e->mode;
+  r->writer = writer;
+  if (writer)
+    e->writes_inflight++;
+  return 0;
 }
 
 /* Ends a request that began; rv is its result so far.  S8: a request that
@@ -280,14 +302,15 @@ wc_read (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset)
     errno = EINVAL;
     return -1;
   }
-  if (req_begin (e, &r, false) == -1)
-    return -1;
-
   /* Each block is looked up under the lock: if it is cached, the cache has
    * the newest data; if not, the media had the newest data at that moment
    * and never goes back to older data (one write-back per block at a time),
    * so runs of uncached blocks may be read after the lock is dropped. */
   pthread_mutex_lock (&e->lock);
+  if (req_begin_locked (e, &r, false) == -1) {
+    wc_unlock (e);
+    return -1;
+  }
   wc_split_init (&it, e->shift, offset, count);
   while (rv == 0 && wc_split_next (&it, &s)) {
     struct wc_block *b = g_hash_table_lookup (e->blocks, &s.blkno);
@@ -327,7 +350,7 @@ wc_read (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset)
     e->st.reads++;
     e->st.bytes_read += count;
   }
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock (e);
   return rv;
 }
 
@@ -355,17 +378,19 @@ load_locked (struct wc_engine *e, struct wc_req *r, struct wc_block *b)
   return 0;
 
  fail:
-  g_free (buf);
+  wc_garbage_locked (e, buf);
   wc_block_remove_locked (e, b);
   errno = err;
   return -1;
 }
 
 /* Applies one span of a write (src) or zero (src NULL) to a cached block and
- * returns the modification's seq.  b is LOADING (new), DIRTY or WRITEBACK. */
+ * returns the modification's seq.  b is LOADING (new), DIRTY or WRITEBACK.
+ * *prep, if set, is a copy of a whole-block src made without the lock: it
+ * becomes the block's buffer (and *prep NULL). */
 static uint64_t
 apply_locked (struct wc_engine *e, struct wc_block *b,
-              const struct wc_span *s, const uint8_t *src)
+              const struct wc_span *s, const uint8_t *src, uint8_t **prep)
 {
   uint64_t seq = ++e->seq;
   bool whole = wc_span_whole (s, e->bs);
@@ -373,31 +398,42 @@ apply_locked (struct wc_engine *e, struct wc_block *b,
   WC_LOCK_HELD (e);
   if (b->state == WC_B_WRITEBACK && b->redirty_seq == 0)
     b->redirty_seq = seq;
-  /* The snapshot being written back must not change: copy on write. */
-  if (b->data && b->data == b->wb_data) {
-    if (whole) {
-      b->data = NULL;
-      b->zero = true;
-    }
-    else
-      b->data = g_memdup2 (b->wb_data, e->bs);
-  }
 
-  if (!src) {
-    if (whole || b->zero) {
-      g_free (b->data);
-      b->data = NULL;
-      b->zero = true;
-    }
-    else
-      memset (b->data + s->boff, 0, s->len);
+  if (*prep) {
+    /* A whole new buffer: swap it in.  A snapshot being written back
+     * stays with the write-back; any other old buffer is garbage. */
+    if (b->data != b->wb_data)
+      wc_garbage_locked (e, b->data);
+    b->data = *prep;
+    b->zero = false;
+    *prep = NULL;
   }
   else {
-    if (b->zero) {
-      b->data = whole ? g_malloc (e->bs) : g_malloc0 (e->bs);
-      b->zero = false;
+    /* The snapshot being written back must not change: copy on write. */
+    if (b->data && b->data == b->wb_data) {
+      if (whole) {
+        b->data = NULL;
+        b->zero = true;
+      }
+      else
+        b->data = g_memdup2 (b->wb_data, e->bs);
     }
-    memcpy (b->data + s->boff, src, s->len);
+    if (!src) {
+      if (whole || b->zero) {
+        wc_garbage_locked (e, b->data);
+        b->data = NULL;
+        b->zero = true;
+      }
+      else
+        memset (b->data + s->boff, 0, s->len);
+    }
+    else {
+      if (b->zero) {
+        b->data = whole ? g_malloc (e->bs) : g_malloc0 (e->bs);
+        b->zero = false;
+      }
+      memcpy (b->data + s->boff, src, s->len);
+    }
   }
 
   if (b->state == WC_B_LOADING) {
@@ -416,7 +452,8 @@ apply_locked (struct wc_engine *e, struct wc_block *b,
  * May drop the lock. */
 static uint64_t
 modify_block_locked (struct wc_engine *e, struct wc_req *r,
-                     const struct wc_span *s, const uint8_t *src)
+                     const struct wc_span *s, const uint8_t *src,
+                     uint8_t **prep)
 {
   struct wc_block *b;
 
@@ -457,10 +494,14 @@ modify_block_locked (struct wc_engine *e, struct wc_req *r,
         return 0;
     }
   }
-  return apply_locked (e, b, s, src);
+  return apply_locked (e, b, s, src, prep);
 }
 
 enum wc_wkind { WC_WRITE, WC_ZERO, WC_TRIM };
+
+/* Spans whose buffers are prepared per lock acquisition (64 KiB of 4 KiB
+ * blocks): bounds the memory a large request holds outside the cache. */
+#define WC_PREP_SPANS 16
 
 static int
 write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
@@ -468,12 +509,14 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
 {
   struct wc_req r;
   struct wc_splitter it;
-  struct wc_span s;
+  struct wc_span spans[WC_PREP_SPANS];
+  uint8_t *prep[WC_PREP_SPANS];
   struct wc_cut cut;
   struct wc_cut_report report;
   uint64_t first = 0, last = 0, top = 0;
-  bool durable, fired = false;
-  int rv = 0;
+  bool durable = false, fired = false, begun = false, more;
+  int rv = 0, err;
+  unsigned n, i;
 
   if (!wc_range_ok (e->size, offset, count)) {
     errno = EINVAL;
@@ -483,25 +526,54 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
     errno = EROFS;
     return -1;
   }
-  if (req_begin (e, &r, true) == -1)
-    return -1;
-  /* S2, S4, S6; unsafe ignores FUA as it ignores FLUSH. */
-  durable = r.mode != WC_MODE_UNSAFE &&
-    ((flags & (WC_FUA | WC_WRITETHROUGH)) || !wc_mode_wce (r.mode));
 
-  pthread_mutex_lock (&e->lock);
+  /* Spans go in groups: whole-block data is copied into fresh buffers
+   * without the lock, then the group is applied under it.  A one-block
+   * request takes the lock once. */
   wc_split_init (&it, e->shift, offset, count);
-  while (wc_split_next (&it, &s)) {
-    uint64_t seq = modify_block_locked (e, &r, &s, src ? src + s.pos : NULL);
-
-    if (seq == 0) {
-      rv = -1;
-      break;
+  more = wc_split_next (&it, &spans[0]);
+  for (;;) {
+    for (n = 0; more && n < WC_PREP_SPANS; n++) {
+      prep[n] = src && wc_span_whole (&spans[n], e->bs)
+        ? g_memdup2 (src + spans[n].pos, e->bs) : NULL;
+      more = n + 1 < WC_PREP_SPANS && wc_split_next (&it, &spans[n + 1]);
     }
-    if (s.pos == 0)
-      first = s.blkno;
-    last = s.blkno;
-    top = seq;
+    pthread_mutex_lock (&e->lock);
+    if (!begun) {
+      if (req_begin_locked (e, &r, true) == -1) {
+        err = errno;
+        wc_unlock (e);
+        for (i = 0; i < n; i++)
+          g_free (prep[i]);
+        errno = err;
+        return -1;
+      }
+      begun = true;
+      /* S2, S4, S6; unsafe ignores FUA as it ignores FLUSH. */
+      durable = r.mode != WC_MODE_UNSAFE &&
+        ((flags & (WC_FUA | WC_WRITETHROUGH)) || !wc_mode_wce (r.mode));
+    }
+    for (i = 0; i < n && rv == 0; i++) {
+      uint64_t seq = modify_block_locked (e, &r, &spans[i],
+                                          src ? src + spans[i].pos : NULL,
+                                          &prep[i]);
+      if (seq == 0) {
+        rv = -1;
+        break;
+      }
+      if (spans[i].pos == 0)
+        first = spans[i].blkno;
+      last = spans[i].blkno;
+      top = seq;
+    }
+    for (i = 0; i < n; i++)
+      wc_garbage_locked (e, prep[i]);   /* unused after a failure */
+    /* The group filled up: the splitter holds the next span. */
+    if (n == WC_PREP_SPANS && rv == 0)
+      more = wc_split_next (&it, &spans[0]);
+    if (!more || rv == -1)
+      break;
+    wc_unlock (e);
   }
   if (rv == 0 && durable && count > 0)
     rv = wc_writeback_locked (e, &r, first, last, top, true);
@@ -524,9 +596,11 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
       fired = true;
     }
   }
-  pthread_mutex_unlock (&e->lock);
+  err = errno;
+  wc_unlock (e);
   if (fired && e->on_cut)
     e->on_cut (e->opaque, &report);
+  errno = err;
   return rv;
 }
 
@@ -560,11 +634,13 @@ wc_flush (struct wc_engine *e, unsigned flags)
   struct wc_cut cut;
   struct wc_cut_report report;
   bool fired = false;
-  int rv = 0;
+  int rv = 0, err;
 
-  if (req_begin (e, &r, false) == -1)
-    return -1;
   pthread_mutex_lock (&e->lock);
+  if (req_begin_locked (e, &r, false) == -1) {
+    wc_unlock (e);
+    return -1;
+  }
   if (r.mode != WC_MODE_UNSAFE || (flags & WC_FORCE))
     rv = wc_flush_all_locked (e, &r);
   rv = req_end_locked (e, &r, rv);
@@ -575,9 +651,11 @@ wc_flush (struct wc_engine *e, unsigned flags)
       fired = true;
     }
   }
-  pthread_mutex_unlock (&e->lock);
+  err = errno;
+  wc_unlock (e);
   if (fired && e->on_cut)
     e->on_cut (e->opaque, &report);
+  errno = err;
   return rv;
 }
 
@@ -597,7 +675,7 @@ wc_get_mode (struct wc_engine *e)
 int
 wc_set_mode (struct wc_engine *e, enum wc_mode mode)
 {
-  int rv = 0;
+  int rv = 0, err;
 
   if (!wc_mode_name (mode)) {
     errno = EINVAL;
@@ -633,7 +711,9 @@ wc_set_mode (struct wc_engine *e, enum wc_mode mode)
   }
   if (rv == 0)
     e->mode = mode;
-  pthread_mutex_unlock (&e->lock);
+  err = errno;
+  wc_unlock (e);
+  errno = err;
   return rv;
 }
 

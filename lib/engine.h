@@ -90,6 +90,7 @@ struct wc_engine {
   struct wc_stats st;           /* counters; powered/mode/cached filled on
                                  * read */
   struct wc_oracle *oracle;     /* NULL unless cfg.oracle */
+  GPtrArray *garbage;           /* buffers to free at the next wc_unlock */
 };
 
 /* A request in flight, from wc_req_begin to wc_req_end. */
@@ -113,6 +114,10 @@ bool wc_req_alive_locked (struct wc_engine *e, const struct wc_req *r);
 int wc_media_begin_locked (struct wc_engine *e);
 void wc_media_end_locked (struct wc_engine *e);
 void wc_block_remove_locked (struct wc_engine *e, struct wc_block *b);
+/* Queues p (may be NULL) for free(3) once the lock is dropped. */
+void wc_garbage_locked (struct wc_engine *e, void *p);
+/* Drops the lock, then frees the garbage queued under it. */
+void wc_unlock (struct wc_engine *e);
 
 /* writeback.c */
 int wc_writeback_locked (struct wc_engine *e, struct wc_req *r,

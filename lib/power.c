@@ -223,7 +223,7 @@ wc_power_cut (struct wc_engine *e, const struct wc_cut *cut,
     return -1;
   }
   wc_cut_locked (e, cut, &rep);
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock (e);
   if (e->on_cut)
     e->on_cut (e->opaque, &rep);
   if (report)

@@ -72,7 +72,7 @@ complete_locked (struct wc_engine *e, struct wc_block *b, bool ok,
 {
   /* If the block was rewritten, the snapshot is a copy nobody needs. */
   if (b->wb_data != b->data)
-    g_free (b->wb_data);
+    wc_garbage_locked (e, b->wb_data);
   b->wb_data = NULL;
 
   if (ok) {
