@@ -76,6 +76,8 @@ wc_engine_new (const struct wc_config *cfg)
   e->bs = cfg->block_size;
   e->shift = __builtin_ctz (cfg->block_size);
   e->max_blocks = cfg->cache_size / cfg->block_size;
+  e->soft_blocks = e->max_blocks -
+    MAX (1, MIN (e->max_blocks / 8, 4 * WC_DESTAGE_BATCH));
   e->readonly = cfg->readonly;
   e->ops = cfg->ops;
   e->opaque = cfg->opaque;
@@ -456,6 +458,7 @@ modify_block_locked (struct wc_engine *e, struct wc_req *r,
                      uint8_t **prep)
 {
   struct wc_block *b;
+  bool ahead = false;           /* destaged ahead of need once already */
 
  again:
   if (!wc_req_alive_locked (e, r)) {
@@ -477,6 +480,16 @@ modify_block_locked (struct wc_engine *e, struct wc_req *r,
       }
       else
         pthread_cond_wait (&e->cond, &e->lock);
+      goto again;
+    }
+    if (!ahead && e->nr_blocks >= e->soft_blocks && e->destaging == 0 &&
+        !g_queue_is_empty (&e->fifo)) {
+      /* Nearly full: one thread at a time writes back the oldest blocks
+       * ahead of need, so the others rarely wait.  A failure here loses
+       * nothing (the blocks stay dirty) and is not this write's: the hard
+       * limit above reports it when there is no room left. */
+      ahead = true;
+      wc_destage_locked (e, r);
       goto again;
     }
     b = g_new0 (struct wc_block, 1);

@@ -59,7 +59,8 @@ struct wc_engine {
   uint64_t size;
   uint32_t bs;
   unsigned shift;
-  uint64_t max_blocks;
+  uint64_t max_blocks;          /* S7: hard limit on cached blocks */
+  uint64_t soft_blocks;         /* above this, one thread destages ahead */
   bool readonly;
   const struct wc_media_ops *ops;
   void *opaque;
@@ -74,6 +75,7 @@ struct wc_engine {
   uint64_t nr_blocks;           /* entries in blocks, any state (S7) */
   uint64_t seq;                 /* modification counter; 0 means none */
   uint64_t tickets;             /* flush ids */
+  unsigned destaging;           /* destage batches in flight */
 
   enum wc_mode mode;
   bool switching;               /* a WCE-off switch holds new writes */
@@ -92,6 +94,10 @@ struct wc_engine {
   struct wc_oracle *oracle;     /* NULL unless cfg.oracle */
   GPtrArray *garbage;           /* buffers to free at the next wc_unlock */
 };
+
+/* Most blocks one destage writes back: enough to amortise, small enough
+ * that a writer waiting for room does not wait long. */
+#define WC_DESTAGE_BATCH 64
 
 /* A request in flight, from wc_req_begin to wc_req_end. */
 struct wc_req {

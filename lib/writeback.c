@@ -31,9 +31,6 @@
 
 /* Largest media request a coalesced run may take. */
 #define WC_RUN_MAX (4u * 1024 * 1024)
-/* Most blocks one destage writes back: enough to amortise, small enough
- * that a writer waiting for room does not wait long. */
-#define WC_DESTAGE_BATCH 64
 
 static int
 cmp_blkno (gconstpointer a, gconstpointer b)
@@ -277,6 +274,7 @@ wc_destage_locked (struct wc_engine *e, struct wc_req *r)
   g_autoptr (GPtrArray) batch = g_ptr_array_new ();
   GList *l;
   guint n;
+  int rv;
 
   WC_LOCK_HELD (e);
   for (l = e->fifo.head; l && batch->len < WC_DESTAGE_BATCH; l = l->next)
@@ -284,8 +282,10 @@ wc_destage_locked (struct wc_engine *e, struct wc_req *r)
   n = batch->len;
   WC_DEBUG (e, "destage: cache full (%" PRIu64 " blocks), writing back the "
             "oldest %u", e->nr_blocks, n);
-  if (write_batch_locked (e, r, batch, false, 0) == -1)
-    return -1;
-  e->st.destaged_blocks += n;
-  return 0;
+  e->destaging++;
+  rv = write_batch_locked (e, r, batch, false, 0);
+  e->destaging--;
+  if (rv == 0)
+    e->st.destaged_blocks += n;
+  return rv;
 }

@@ -734,9 +734,12 @@ test_S7_full_and_failing_never_drops (void)
   uint8_t buf[BS];
 
   fx_init (&f, WC_MODE_WRITEBACK, 4 * BS, false);
+  /* The media fails from the start: early destaging cannot make room, so
+   * the cache fills up with the four blocks. */
+  f.m->fail_writes = -1;
   for (unsigned i = 0; i < 4; i++)
     put (f.e, i, 0x10 + i, 0);
-  f.m->fail_writes = -1;
+  g_assert_cmpuint (stats (f.e).cached_blocks, ==, 4);
   memset (buf, 0x55, BS);
   g_assert_cmpint (wc_write (f.e, buf, BS, 10 * BS, 0), ==, -1);
   g_assert_cmpint (errno, ==, EIO);
