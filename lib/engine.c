@@ -85,6 +85,14 @@ wc_engine_new (const struct wc_config *cfg)
   e->debug = cfg->debug;
   pthread_mutex_init (&e->lock, NULL);
   pthread_cond_init (&e->cond, NULL);
+  {
+    pthread_condattr_t attr;
+
+    pthread_condattr_init (&attr);
+    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+    pthread_cond_init (&e->timer_cond, &attr);
+    pthread_condattr_destroy (&attr);
+  }
   e->blocks = g_hash_table_new (g_int64_hash, g_int64_equal);
   e->garbage = g_ptr_array_new_with_free_func (g_free);
   g_queue_init (&e->fifo);
@@ -136,6 +144,7 @@ wc_engine_free (struct wc_engine *e)
 
   if (!e)
     return;
+  wc_timer_stop (e);
   g_hash_table_iter_init (&iter, e->blocks);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     block_free (value);
@@ -143,6 +152,7 @@ wc_engine_free (struct wc_engine *e)
   g_ptr_array_unref (e->garbage);
   wc_oracle_free (e->oracle);
   pthread_cond_destroy (&e->cond);
+  pthread_cond_destroy (&e->timer_cond);
   pthread_mutex_destroy (&e->lock);
   g_free (e);
 }
@@ -754,6 +764,8 @@ wc_get_stats (struct wc_engine *e, struct wc_stats *st)
   st->cache_blocks_max = e->max_blocks;
   st->armed = e->armed;
   st->armed_remaining = wc_trigger_remaining_locked (e);
+  memcpy (st->armed_mark, e->armed_mark, sizeof st->armed_mark);
+  st->armed_cut = e->armed_cut;
   pthread_mutex_unlock (&e->lock);
 }
 

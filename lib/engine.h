@@ -82,12 +82,22 @@ struct wc_engine {
   unsigned writes_inflight;     /* write requests between begin and end */
 
   bool powered;
-  uint64_t epoch;               /* power cuts so far */
+  uint64_t epoch;               /* power cuts so far; written with the lock
+                                 * held and atomically, read by wc_epoch
+                                 * without it */
   unsigned media_inflight;      /* media ops running; a cut waits for 0 */
 
   struct wc_cut armed_cut;      /* the armed trigger's cut */
   enum wc_trigger armed;
-  uint64_t armed_at;            /* trigger counter value that fires */
+  uint64_t armed_at;            /* counter value that fires; for MS, the
+                                 * CLOCK_MONOTONIC deadline in ns */
+  char armed_mark[WC_MARK_NAME_MAX + 1];
+
+  /* The timer thread (WC_TRIGGER_MS), started at the first timed arm. */
+  pthread_cond_t timer_cond;    /* CLOCK_MONOTONIC; signalled on (dis)arm */
+  pthread_t timer;
+  bool timer_running;
+  bool stopping;                /* wc_engine_free: the timer must exit */
 
   struct wc_stats st;           /* counters; powered/mode/cached filled on
                                  * read */
@@ -108,6 +118,9 @@ struct wc_req {
 
 /* Debug check that the caller holds the lock (any holder passes). */
 #define WC_LOCK_HELD(e) g_assert (pthread_mutex_trylock (&(e)->lock) != 0)
+
+/* power.c: stops the timer thread (wc_engine_free, lock not held). */
+void wc_timer_stop (struct wc_engine *e);
 
 /* engine.c */
 const char *wc_bstate_name (enum wc_bstate state);

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,9 +142,11 @@ wc_cut_locked (struct wc_engine *e, const struct wc_cut *cut,
   WC_LOCK_HELD (e);
   /* 1. */
   e->powered = false;
-  e->epoch++;
+  __atomic_add_fetch (&e->epoch, 1, __ATOMIC_RELEASE);   /* see wc_epoch */
   e->armed = WC_TRIGGER_NONE;
+  e->armed_mark[0] = '\0';
   pthread_cond_broadcast (&e->cond);
+  pthread_cond_broadcast (&e->timer_cond);
   /* 2. */
   while (e->media_inflight > 0)
     pthread_cond_wait (&e->cond, &e->lock);
@@ -241,6 +244,30 @@ wc_power_on (struct wc_engine *e)
   return 0;
 }
 
+const char *
+wc_trigger_name (enum wc_trigger trigger)
+{
+  switch (trigger) {
+  case WC_TRIGGER_NONE: return "none";
+  case WC_TRIGGER_WRITES: return "writes";
+  case WC_TRIGGER_FLUSHES: return "flushes";
+  case WC_TRIGGER_BYTES: return "bytes";
+  case WC_TRIGGER_MS: return "ms";
+  case WC_TRIGGER_MARK: return "mark";
+  }
+  return NULL;
+}
+
+static uint64_t
+now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The value the armed_at of a count trigger is compared with. */
 static uint64_t
 trigger_counter_locked (struct wc_engine *e, enum wc_trigger kind)
 {
@@ -249,6 +276,8 @@ trigger_counter_locked (struct wc_engine *e, enum wc_trigger kind)
   case WC_TRIGGER_WRITES: return e->st.writes + e->st.zeroes + e->st.trims;
   case WC_TRIGGER_FLUSHES: return e->st.flushes;
   case WC_TRIGGER_BYTES: return e->st.bytes_written;
+  case WC_TRIGGER_MS: return now_ns ();
+  case WC_TRIGGER_MARK: return 0;
   }
   return 0;
 }
@@ -269,11 +298,75 @@ wc_trigger_due_locked (struct wc_engine *e, enum wc_trigger kind,
 uint64_t
 wc_trigger_remaining_locked (struct wc_engine *e)
 {
-  uint64_t now = trigger_counter_locked (e, e->armed);
+  uint64_t now;
 
-  if (e->armed == WC_TRIGGER_NONE || now >= e->armed_at)
+  switch (e->armed) {
+  case WC_TRIGGER_NONE:
+  case WC_TRIGGER_MARK:
     return 0;
+  case WC_TRIGGER_WRITES:
+  case WC_TRIGGER_FLUSHES:
+  case WC_TRIGGER_BYTES:
+  case WC_TRIGGER_MS:
+    break;
+  }
+  now = trigger_counter_locked (e, e->armed);
+  if (now >= e->armed_at)
+    return 0;
+  if (e->armed == WC_TRIGGER_MS)
+    return (e->armed_at - now + 999999) / 1000000;
   return e->armed_at - now;
+}
+
+/* The timer thread: fires WC_TRIGGER_MS cuts.  It sleeps on timer_cond
+ * (CLOCK_MONOTONIC) until the deadline or a re-arm, and runs the cut as any
+ * other caller would, with on_cut after the lock is dropped. */
+static void *
+timer_main (void *arg)
+{
+  struct wc_engine *e = arg;
+
+  pthread_mutex_lock (&e->lock);
+  while (!e->stopping) {
+    struct wc_cut cut;
+    struct wc_cut_report rep;
+
+    if (e->armed != WC_TRIGGER_MS) {
+      pthread_cond_wait (&e->timer_cond, &e->lock);
+      continue;
+    }
+    if (!wc_trigger_due_locked (e, WC_TRIGGER_MS, &cut)) {
+      struct timespec ts = {
+        .tv_sec = e->armed_at / 1000000000,
+        .tv_nsec = e->armed_at % 1000000000,
+      };
+      pthread_cond_timedwait (&e->timer_cond, &e->lock, &ts);
+      continue;
+    }
+    if (!e->powered)
+      continue;                 /* nothing to cut */
+    wc_cut_locked (e, &cut, &rep);
+    wc_unlock (e);
+    if (e->on_cut)
+      e->on_cut (e->opaque, &rep);
+    pthread_mutex_lock (&e->lock);
+  }
+  pthread_mutex_unlock (&e->lock);
+  return NULL;
+}
+
+void
+wc_timer_stop (struct wc_engine *e)
+{
+  bool running;
+
+  pthread_mutex_lock (&e->lock);
+  e->stopping = true;
+  running = e->timer_running;
+  pthread_cond_broadcast (&e->timer_cond);
+  pthread_mutex_unlock (&e->lock);
+  if (running)
+    pthread_join (e->timer, NULL);
 }
 
 int
@@ -281,30 +374,96 @@ wc_arm_cut (struct wc_engine *e, const struct wc_cut *cut,
             enum wc_trigger trigger, uint64_t n)
 {
   uint64_t at;
+  int err;
 
-  switch (trigger) {
-  case WC_TRIGGER_NONE:
-    break;
-  case WC_TRIGGER_WRITES:
-  case WC_TRIGGER_FLUSHES:
-  case WC_TRIGGER_BYTES:
-    if (n == 0 || !cut || !cut_valid (e, cut)) {
-      errno = EINVAL;
-      return -1;
-    }
-    break;
-  default:
+  if (trigger == WC_TRIGGER_NONE) {
+    pthread_mutex_lock (&e->lock);
+    e->armed = WC_TRIGGER_NONE;
+    e->armed_mark[0] = '\0';
+    pthread_cond_broadcast (&e->timer_cond);
+    pthread_mutex_unlock (&e->lock);
+    return 0;
+  }
+  if ((trigger != WC_TRIGGER_WRITES && trigger != WC_TRIGGER_FLUSHES &&
+       trigger != WC_TRIGGER_BYTES && trigger != WC_TRIGGER_MS) ||
+      n == 0 || !cut || !cut_valid (e, cut) ||
+      (trigger == WC_TRIGGER_MS && n > UINT64_MAX / 2000000)) {
     errno = EINVAL;
     return -1;
   }
   pthread_mutex_lock (&e->lock);
-  e->armed = trigger;
-  if (trigger != WC_TRIGGER_NONE) {
-    if (__builtin_add_overflow (trigger_counter_locked (e, trigger), n, &at))
-      at = UINT64_MAX;
-    e->armed_at = at;
-    e->armed_cut = *cut;
+  if (trigger == WC_TRIGGER_MS && !e->timer_running) {
+    err = pthread_create (&e->timer, NULL, timer_main, e);
+    if (err) {
+      pthread_mutex_unlock (&e->lock);
+      errno = err;
+      return -1;
+    }
+    e->timer_running = true;
   }
+  if (trigger == WC_TRIGGER_MS)
+    at = now_ns () + n * 1000000;
+  else if (__builtin_add_overflow (trigger_counter_locked (e, trigger), n,
+                                   &at))
+    at = UINT64_MAX;
+  e->armed = trigger;
+  e->armed_at = at;
+  e->armed_cut = *cut;
+  e->armed_mark[0] = '\0';
+  pthread_cond_broadcast (&e->timer_cond);
   pthread_mutex_unlock (&e->lock);
   return 0;
+}
+
+int
+wc_arm_cut_at_mark (struct wc_engine *e, const struct wc_cut *cut,
+                    const char *name)
+{
+  size_t len = name ? strlen (name) : 0;
+
+  if (!cut || !cut_valid (e, cut) || len == 0 || len > WC_MARK_NAME_MAX) {
+    errno = EINVAL;
+    return -1;
+  }
+  pthread_mutex_lock (&e->lock);
+  e->armed = WC_TRIGGER_MARK;
+  e->armed_cut = *cut;
+  memcpy (e->armed_mark, name, len + 1);
+  pthread_cond_broadcast (&e->timer_cond);
+  pthread_mutex_unlock (&e->lock);
+  return 0;
+}
+
+int
+wc_mark (struct wc_engine *e, const char *text)
+{
+  struct wc_cut cut;
+  struct wc_cut_report rep;
+  bool fire = false;
+
+  pthread_mutex_lock (&e->lock);
+  if (!e->powered) {
+    pthread_mutex_unlock (&e->lock);
+    errno = EIO;
+    return -1;
+  }
+  e->st.marks++;
+  WC_DEBUG (e, "mark %s", text);
+  if (e->armed == WC_TRIGGER_MARK && strcmp (e->armed_mark, text) == 0) {
+    cut = e->armed_cut;
+    e->armed = WC_TRIGGER_NONE;
+    wc_cut_locked (e, &cut, &rep);
+    fire = true;
+  }
+  wc_unlock (e);
+  if (fire && e->on_cut)
+    e->on_cut (e->opaque, &rep);
+  return 0;
+}
+
+/* Lock-free: frontends call it on every request. */
+uint64_t
+wc_epoch (struct wc_engine *e)
+{
+  return __atomic_load_n (&e->epoch, __ATOMIC_ACQUIRE);
 }

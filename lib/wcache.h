@@ -100,7 +100,13 @@ enum wc_trigger {
   WC_TRIGGER_WRITES,            /* acknowledged writes, zeroes and trims */
   WC_TRIGGER_FLUSHES,           /* acknowledged flushes */
   WC_TRIGGER_BYTES,             /* bytes acknowledged by writes/zero/trim */
+  WC_TRIGGER_MS,                /* milliseconds since arming (a timer) */
+  WC_TRIGGER_MARK,              /* a mark with the armed name */
 };
+
+#define WC_MARK_NAME_MAX 255    /* bytes of a mark name a trigger waits for */
+
+const char *wc_trigger_name (enum wc_trigger trigger);
 
 /* ---- The media below ---------------------------------------------------- */
 
@@ -193,10 +199,22 @@ int wc_power_on (struct wc_engine *e);
 bool wc_powered (struct wc_engine *e);
 
 /* Arm a cut to fire right after the n-th event counted from now (n >= 1),
- * inside the request that completes it, before that request returns.  A
- * second arm replaces the first; WC_TRIGGER_NONE disarms. */
+ * inside the request that completes it, before that request returns; for
+ * WC_TRIGGER_MS, n milliseconds from now, from the engine's timer thread.
+ * A second arm replaces the first; WC_TRIGGER_NONE disarms; any cut
+ * disarms.  Use wc_arm_cut_at_mark for WC_TRIGGER_MARK. */
 int wc_arm_cut (struct wc_engine *e, const struct wc_cut *cut,
                 enum wc_trigger trigger, uint64_t n);
+/* Arm a cut to fire inside wc_mark (name), before it returns.  name is
+ * 1..WC_MARK_NAME_MAX bytes. */
+int wc_arm_cut_at_mark (struct wc_engine *e, const struct wc_cut *cut,
+                        const char *name);
+/* A named point in the request stream (the write log's MARK): counts it,
+ * and fires a cut armed for this name.  EIO while the power is off. */
+int wc_mark (struct wc_engine *e, const char *text);
+/* Power cuts so far: a frontend compares it to tell a connection that a
+ * cut happened since it opened. */
+uint64_t wc_epoch (struct wc_engine *e);
 
 struct wc_stats {
   bool powered;
@@ -212,8 +230,11 @@ struct wc_stats {
   uint64_t cuts;
   bool have_last_cut;
   struct wc_cut_report last_cut;
+  uint64_t marks;
   enum wc_trigger armed;
-  uint64_t armed_remaining;     /* events left before the armed cut */
+  uint64_t armed_remaining;     /* events (ms for a timer) before the cut */
+  char armed_mark[WC_MARK_NAME_MAX + 1];  /* WC_TRIGGER_MARK: the name */
+  struct wc_cut armed_cut;      /* the cut the trigger will make */
 };
 void wc_get_stats (struct wc_engine *e, struct wc_stats *st);
 
