@@ -26,8 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib.h>
 #include <nbdkit-filter.h>
 
+#include "control.h"
 #include "wcache.h"
 
 /* -D wcache.verbose=1: log every request with its flags. */
@@ -49,6 +51,7 @@ static struct wc_cut startup_cut = {
 };
 static enum cut_action cut_action = CUT_ACTION_EIO;
 static bool flush_on_exit;
+static const char *control_path;        /* wcache-control=PATH */
 
 /* The disk (set in .after_fork, cleared in .cleanup). */
 static nbdkit_next *media;
@@ -56,6 +59,7 @@ static int media_can_flush;
 static int media_can_fua;
 static int media_can_zero;
 static struct wc_engine *engine;
+static struct wc_control *control;      /* bound in .get_ready */
 
 /* ---- Media ops: the engine's view of the plugin ------------------------ */
 
@@ -284,6 +288,14 @@ wcache_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
     cfg.oracle = r;
     return 0;
   }
+  if (strcmp (key, "wcache-control") == 0) {
+    if (*value == '\0') {
+      nbdkit_error ("wcache-control: the socket path is empty");
+      return -1;
+    }
+    control_path = value;
+    return 0;
+  }
   if (strcmp (key, "wcache-flush-on-exit") == 0) {
     if ((r = parse_bool (key, value)) == -1)
       return -1;
@@ -326,6 +338,8 @@ wcache_config_complete (nbdkit_next_config_complete *next,
   "wcache-cut-unit=SIZE        Torn cuts: atomic unit (default 512).\n" \
   "wcache-cut-action=eio|exit  After a cut: fail requests (default) or exit.\n" \
   "wcache-oracle=BOOL          Record durability and check each cut.\n" \
+  "wcache-control=PATH         Serve the control protocol on this UNIX\n" \
+  "                            socket (mode 0600; see wcachectl(1)).\n" \
   "wcache-flush-on-exit=BOOL   Write back the cache when nbdkit exits\n" \
   "                            (default false: exit loses it, as a cut)."
 
@@ -383,6 +397,23 @@ engine_debug (void *opaque, const char *msg)
   nbdkit_debug ("wcache: %s", msg);
 }
 
+/* The control socket exists before nbdkit reports ready (and before it
+ * forks into the background), so --run and -s users can rely on it. */
+static int
+wcache_get_ready (int thread_model)
+{
+  g_autofree char *msg = NULL;
+
+  if (!control_path)
+    return 0;
+  control = wc_control_bind (control_path, &msg);
+  if (!control) {
+    nbdkit_error ("wcache-control: %s", msg);
+    return -1;
+  }
+  return 0;
+}
+
 static int
 wcache_after_fork (nbdkit_backend *backend)
 {
@@ -419,6 +450,10 @@ wcache_after_fork (nbdkit_backend *backend)
     nbdkit_error ("wcache: arming the start-up cut: %m");
     return -1;
   }
+  if (control && wc_control_start (control, engine) == -1) {
+    nbdkit_error ("wcache-control: starting the server: %m");
+    return -1;
+  }
   nbdkit_debug ("wcache: size=%" PRIi64 " mode=%s block=%" PRIu32
                 " cache=%" PRIu64 " plugin: flush=%d fua=%d zero=%d",
                 size, wc_mode_name (cfg.mode), cfg.block_size,
@@ -432,6 +467,9 @@ wcache_cleanup (nbdkit_backend *backend)
 {
   struct wc_stats st;
 
+  /* Commands in progress finish before the engine goes. */
+  wc_control_free (control);
+  control = NULL;
   if (engine) {
     if (flush_on_exit && wc_powered (engine) &&
         wc_flush (engine, WC_FORCE) == -1)
@@ -454,6 +492,7 @@ wcache_cleanup (nbdkit_backend *backend)
 
 struct handle {
   bool writethrough;            /* S6: never offered FLUSH */
+  uint64_t epoch;               /* power cuts before this connection */
 };
 
 static void *
@@ -469,6 +508,7 @@ wcache_open (nbdkit_next_open *next, nbdkit_context *nxdata,
     nbdkit_error ("open: calloc: %m");
     return NULL;
   }
+  h->epoch = wc_epoch (engine);
   return h;
 }
 
@@ -552,6 +592,19 @@ req_flags (const struct handle *h, uint32_t flags)
     (h->writethrough ? WC_WRITETHROUGH : 0);
 }
 
+/* A connection that was open across a power cut keeps failing with EIO,
+ * even after power-on, as a device reset would: its client must reconnect.
+ * (Connections made while the power is off work once it is back on.) */
+static bool
+cut_since_open (const struct handle *h, const char *op, int *err)
+{
+  if (wc_epoch (engine) == h->epoch)
+    return false;
+  nbdkit_debug ("%s: the power was cut since this connection opened", op);
+  *err = EIO;
+  return true;
+}
+
 /* Reports a failed engine call; returns -1 for the caller to return. */
 static int
 failed (const char *op, int *err)
@@ -579,6 +632,8 @@ wcache_pread (nbdkit_next *next, void *handle, void *buf, uint32_t count,
               uint64_t offset, uint32_t flags, int *err)
 {
   VERBOSE ("pread", count, offset, 0);
+  if (cut_since_open (handle, "pread", err))
+    return -1;
   if (wc_read (engine, buf, count, offset) == -1)
     return failed ("pread", err);
   return 0;
@@ -591,6 +646,8 @@ wcache_pwrite (nbdkit_next *next, void *handle, const void *buf,
   unsigned f = req_flags (handle, flags);
 
   VERBOSE ("pwrite", count, offset, f);
+  if (cut_since_open (handle, "pwrite", err))
+    return -1;
   if (wc_write (engine, buf, count, offset, f) == -1)
     return failed ("pwrite", err);
   return 0;
@@ -603,6 +660,8 @@ wcache_zero (nbdkit_next *next, void *handle, uint32_t count,
   unsigned f = req_flags (handle, flags);
 
   VERBOSE ("zero", count, offset, f);
+  if (cut_since_open (handle, "zero", err))
+    return -1;
   if (wc_zero (engine, count, offset, f) == -1)
     return failed ("zero", err);
   return 0;
@@ -615,6 +674,8 @@ wcache_trim (nbdkit_next *next, void *handle, uint32_t count,
   unsigned f = req_flags (handle, flags);
 
   VERBOSE ("trim", count, offset, f);
+  if (cut_since_open (handle, "trim", err))
+    return -1;
   if (wc_trim (engine, count, offset, f) == -1)
     return failed ("trim", err);
   return 0;
@@ -624,6 +685,8 @@ static int
 wcache_flush (nbdkit_next *next, void *handle, uint32_t flags, int *err)
 {
   VERBOSE ("flush", 0, 0, 0);
+  if (cut_since_open (handle, "flush", err))
+    return -1;
   if (wc_flush (engine, 0) == -1)
     return failed ("flush", err);
   return 0;
@@ -635,6 +698,7 @@ static struct nbdkit_filter filter = {
   .config            = wcache_config,
   .config_complete   = wcache_config_complete,
   .config_help       = wcache_config_help,
+  .get_ready         = wcache_get_ready,
   .after_fork        = wcache_after_fork,
   .cleanup           = wcache_cleanup,
   .open              = wcache_open,

@@ -1,0 +1,32 @@
+/* The control plane (DESIGN.md section 4): a UNIX socket server that any
+ * frontend embeds, and the protocol it speaks.
+ *
+ * Calling sequence (a frontend):
+ *   c = wc_control_bind (path, &msg)    before any thread starts: creates
+ *                                       the socket, mode 0600, so it exists
+ *                                       before the frontend reports ready
+ *   wc_control_start (c, engine)        starts serving (after a daemon's
+ *                                       fork: the threads live in the child)
+ *   wc_control_free (c)                 stops every thread, waits for
+ *                                       commands in progress, removes the
+ *                                       socket; before freeing the engine
+ *
+ * Errors: -1/NULL with errno, and for bind a message for the user.
+ */
+#ifndef WC_CONTROL_H
+#define WC_CONTROL_H
+
+#include "wcache.h"
+
+struct wc_control;
+
+struct wc_control *wc_control_bind (const char *path, char **message);
+int wc_control_start (struct wc_control *c, struct wc_engine *e);
+void wc_control_free (struct wc_control *c);
+
+/* Runs one request line (no newline) against the engine and returns the
+ * reply line (no newline), newly allocated.  Never fails: a bad request
+ * gets an "error: ..." reply.  Thread-safe (the engine locks itself). */
+char *wc_control_exec (struct wc_engine *e, const char *line);
+
+#endif /* WC_CONTROL_H */

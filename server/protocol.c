@@ -1,0 +1,501 @@
+/* The control protocol: one request line in, one reply line out.
+ *
+ * Every command is one row of the table at the end of this file: its name,
+ * its argument synopsis, one line of help, and its handler.  Dispatch and
+ * the "help" reply come from the table; tests/test-control-protocol.sh
+ * checks that the man page documents every row.
+ *
+ * A handler gets the words after the command name and appends its reply
+ * to an empty GString: "ok" and key=value pairs (kv.h), or "error: ...".
+ * It replies only after the action has fully happened: the engine's calls
+ * return after a switch, a flush or a cut is complete.
+ *
+ * Input is untrusted: the line is at most WC_LINE_MAX bytes (the socket
+ * server cuts longer ones off), may hold any byte, and every number is
+ * parsed whole and range-checked.  No state, no locks here.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "control.h"
+#include "kv.h"
+
+static void
+reply_error (GString *r, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+
+static void
+reply_error (GString *r, const char *fmt, ...)
+{
+  va_list ap;
+
+  g_string_assign (r, "error: ");
+  va_start (ap, fmt);
+  g_string_append_vprintf (r, fmt, ap);
+  va_end (ap);
+}
+
+/* Whole-string unsigned decimal, no sign, no spaces. */
+static bool
+parse_u64 (const char *s, uint64_t *v)
+{
+  return g_ascii_string_to_unsigned (s, 10, 0, UINT64_MAX, v, NULL);
+}
+
+static void
+add_mode (GString *r, enum wc_mode mode)
+{
+  wc_kv_add (r, "mode", wc_mode_name (mode));
+  wc_kv_add_u64 (r, "wce", wc_mode_wce (mode));
+  wc_kv_add (r, "cache_type", wc_mode_cache_type (mode));
+}
+
+static void
+add_prefixed (GString *r, const char *prefix, const char *name, uint64_t v)
+{
+  g_autofree char *key = g_strconcat (prefix, name, NULL);
+
+  wc_kv_add_u64 (r, key, v);
+}
+
+static void
+add_cut_report (GString *r, const char *prefix,
+                const struct wc_cut_report *rep)
+{
+  g_autofree char *key = g_strconcat (prefix, "policy", NULL);
+
+  wc_kv_add (r, key, wc_policy_name (rep->policy));
+  add_prefixed (r, prefix, "seed", rep->seed);
+  add_prefixed (r, prefix, "dirty", rep->dirty);
+  add_prefixed (r, prefix, "kept", rep->kept);
+  add_prefixed (r, prefix, "lost", rep->lost);
+  add_prefixed (r, prefix, "torn", rep->torn);
+  add_prefixed (r, prefix, "errors", rep->errors);
+}
+
+/* ---- mode [NAME] -------------------------------------------------------- */
+
+static void
+cmd_mode (struct wc_engine *e, char **argv, int argc, GString *r)
+{
+  enum wc_mode mode, old;
+
+  if (argc > 1) {
+    reply_error (r, "mode: too many arguments (usage: mode [NAME])");
+    return;
+  }
+  if (argc == 1) {
+    if (wc_mode_parse (argv[0], &mode) == -1) {
+      reply_error (r, "mode: '%s' is not writeback, writethrough, none, "
+                   "directsync or unsafe", argv[0]);
+      return;
+    }
+    old = wc_get_mode (e);
+    if (wc_set_mode (e, mode) == -1) {
+      /* S5: the mode did not change and nothing was lost. */
+      reply_error (r, "mode: switching %s -> %s: %s; the mode stays %s",
+                   wc_mode_name (old), wc_mode_name (mode),
+                   g_strerror (errno), wc_mode_name (wc_get_mode (e)));
+      return;
+    }
+  }
+  g_string_assign (r, "ok");
+  add_mode (r, wc_get_mode (e));
+}
+
+/* ---- flush -------------------------------------------------------------- */
+
+static void
+cmd_flush (struct wc_engine *e, char **argv, int argc, GString *r)
+{
+  if (argc > 0) {
+    reply_error (r, "flush: takes no arguments");
+    return;
+  }
+  /* The operator's flush writes back even in unsafe mode. */
+  if (wc_flush (e, WC_FORCE) == -1) {
+    reply_error (r, "flush: %s; failed data stays cached", g_strerror (errno));
+    return;
+  }
+  g_string_assign (r, "ok");
+}
+
+/* ---- power-cut [key=value ...] | power-cut cancel ------------------------ */
+
+struct cut_args {
+  struct wc_cut cut;
+  enum wc_trigger trigger;
+  uint64_t n;
+  const char *mark;
+};
+
+static bool
+parse_after (const char *v, struct cut_args *a, GString *r)
+{
+  static const struct { const char *name; enum wc_trigger t; } kinds[] = {
+    { "writes", WC_TRIGGER_WRITES },
+    { "flushes", WC_TRIGGER_FLUSHES },
+    { "bytes", WC_TRIGGER_BYTES },
+    { "ms", WC_TRIGGER_MS },
+  };
+  const char *colon = strchr (v, ':');
+  size_t klen = colon ? (size_t) (colon - v) : 0;
+
+  if (!colon) {
+    reply_error (r, "power-cut: after=%s: expected KIND:N or mark:NAME", v);
+    return false;
+  }
+  if (klen == 4 && strncmp (v, "mark", 4) == 0) {
+    size_t len = strlen (colon + 1);
+    if (len == 0 || len > WC_MARK_NAME_MAX) {
+      reply_error (r, "power-cut: after=mark:NAME: the name must be 1 to %d "
+                   "bytes", WC_MARK_NAME_MAX);
+      return false;
+    }
+    a->trigger = WC_TRIGGER_MARK;
+    a->mark = colon + 1;
+    return true;
+  }
+  for (size_t i = 0; i < G_N_ELEMENTS (kinds); i++) {
+    if (strlen (kinds[i].name) == klen &&
+        strncmp (v, kinds[i].name, klen) == 0) {
+      if (!parse_u64 (colon + 1, &a->n) || a->n == 0 ||
+          (kinds[i].t == WC_TRIGGER_MS && a->n > UINT32_MAX)) {
+        reply_error (r, "power-cut: after=%s: N must be a whole number from 1"
+                     "%s", v, kinds[i].t == WC_TRIGGER_MS
+                     ? " to 4294967295 ms" : "");
+        return false;
+      }
+      a->trigger = kinds[i].t;
+      return true;
+    }
+  }
+  reply_error (r, "power-cut: after=%s: KIND is writes, flushes, bytes, ms "
+               "or mark", v);
+  return false;
+}
+
+static bool
+parse_cut_args (char **argv, int argc, struct cut_args *a, GString *r)
+{
+  bool seen[5] = { false };
+  static const char *const keys[] = { "policy", "seed", "p", "unit", "after" };
+
+  wc_cut_init (&a->cut);
+  a->trigger = WC_TRIGGER_NONE;
+  for (int i = 0; i < argc; i++) {
+    char *eq = strchr (argv[i], '=');
+    const char *v;
+    size_t k;
+
+    if (!eq) {
+      reply_error (r, "power-cut: '%s': expected KEY=VALUE (policy, seed, p, "
+                   "unit, after) or 'cancel'", argv[i]);
+      return false;
+    }
+    *eq = '\0';
+    v = eq + 1;
+    for (k = 0; k < G_N_ELEMENTS (keys) && strcmp (argv[i], keys[k]) != 0; k++)
+      ;
+    if (k == G_N_ELEMENTS (keys)) {
+      reply_error (r, "power-cut: unknown key '%s' (policy, seed, p, unit, "
+                   "after)", argv[i]);
+      return false;
+    }
+    if (seen[k]) {
+      reply_error (r, "power-cut: %s given twice", keys[k]);
+      return false;
+    }
+    seen[k] = true;
+    switch (k) {
+    case 0:
+      if (wc_policy_parse (v, &a->cut.policy) == -1) {
+        reply_error (r, "power-cut: policy=%s: not lose, keep, random, "
+                     "ordered or torn", v);
+        return false;
+      }
+      break;
+    case 1:
+      if (!parse_u64 (v, &a->cut.seed)) {
+        reply_error (r, "power-cut: seed=%s: not a number from 0 to %" PRIu64,
+                     v, UINT64_MAX);
+        return false;
+      }
+      a->cut.seed_set = true;
+      break;
+    case 2: {
+      char *end;
+      double p = g_ascii_strtod (v, &end);
+      if (*v == '\0' || *end != '\0' || !(p >= 0.0 && p <= 1.0)) {
+        reply_error (r, "power-cut: p=%s: not a probability from 0 to 1", v);
+        return false;
+      }
+      a->cut.p = p;
+      break;
+    }
+    case 3: {
+      uint64_t u;
+      if (!parse_u64 (v, &u) || u < 512 || u > WC_MAX_BLOCK_SIZE ||
+          (u & (u - 1)) != 0) {
+        reply_error (r, "power-cut: unit=%s: not a power of two from 512 to "
+                     "the block size", v);
+        return false;
+      }
+      a->cut.unit = u;
+      break;
+    }
+    case 4:
+      if (!parse_after (v, a, r))
+        return false;
+      break;
+    }
+  }
+  return true;
+}
+
+static void
+cmd_power_cut (struct wc_engine *e, char **argv, int argc, GString *r)
+{
+  struct cut_args a;
+  struct wc_cut_report rep;
+  int rv;
+
+  if (argc == 1 && strcmp (argv[0], "cancel") == 0) {
+    wc_arm_cut (e, NULL, WC_TRIGGER_NONE, 0);
+    g_string_assign (r, "ok armed=none");
+    return;
+  }
+  if (!parse_cut_args (argv, argc, &a, r))
+    return;
+  if (a.cut.policy == WC_CUT_TORN && a.cut.unit > wc_block_size (e)) {
+    reply_error (r, "power-cut: unit=%" PRIu32 " is larger than the block "
+                 "size %" PRIu32, a.cut.unit, wc_block_size (e));
+    return;
+  }
+
+  if (a.trigger != WC_TRIGGER_NONE) {
+    rv = a.trigger == WC_TRIGGER_MARK
+      ? wc_arm_cut_at_mark (e, &a.cut, a.mark)
+      : wc_arm_cut (e, &a.cut, a.trigger, a.n);
+    if (rv == -1) {
+      reply_error (r, "power-cut: arming: %s", g_strerror (errno));
+      return;
+    }
+    g_string_assign (r, "ok");
+    if (a.trigger == WC_TRIGGER_MARK)
+      wc_kv_add_printf (r, "armed", "mark:%s", a.mark);
+    else
+      wc_kv_add_printf (r, "armed", "%s:%" PRIu64,
+                        wc_trigger_name (a.trigger), a.n);
+    wc_kv_add (r, "policy", wc_policy_name (a.cut.policy));
+    if (a.cut.seed_set)
+      wc_kv_add_u64 (r, "seed", a.cut.seed);
+    return;
+  }
+
+  if (wc_power_cut (e, &a.cut, &rep) == -1) {
+    if (errno == EIO)
+      reply_error (r, "power-cut: the power is already off");
+    else
+      reply_error (r, "power-cut: %s", g_strerror (errno));
+    return;
+  }
+  g_string_assign (r, "ok power=off");
+  add_cut_report (r, "", &rep);
+}
+
+/* ---- power-on ----------------------------------------------------------- */
+
+static void
+cmd_power_on (struct wc_engine *e, char **argv, int argc, GString *r)
+{
+  if (argc > 0) {
+    reply_error (r, "power-on: takes no arguments");
+    return;
+  }
+  wc_power_on (e);
+  g_string_assign (r, "ok power=on");
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+static void
+cmd_status (struct wc_engine *e, char **argv, int argc, GString *r)
+{
+  struct wc_stats st;
+  uint32_t bs = wc_block_size (e);
+
+  if (argc > 0) {
+    reply_error (r, "status: takes no arguments");
+    return;
+  }
+  wc_get_stats (e, &st);
+  g_string_assign (r, "ok");
+  wc_kv_add (r, "power", st.powered ? "on" : "off");
+  add_mode (r, st.mode);
+  wc_kv_add_u64 (r, "size", wc_size (e));
+  wc_kv_add_u64 (r, "block_size", bs);
+  wc_kv_add_u64 (r, "cache_bytes", st.cache_blocks_max * bs);
+  wc_kv_add_u64 (r, "dirty_blocks", st.cached_blocks);
+  wc_kv_add_u64 (r, "dirty_bytes", st.cached_blocks * bs);
+  wc_kv_add_u64 (r, "reads", st.reads);
+  wc_kv_add_u64 (r, "writes", st.writes);
+  wc_kv_add_u64 (r, "fua_writes", st.fua_writes);
+  wc_kv_add_u64 (r, "zeroes", st.zeroes);
+  wc_kv_add_u64 (r, "trims", st.trims);
+  wc_kv_add_u64 (r, "flushes", st.flushes);
+  wc_kv_add_u64 (r, "bytes_read", st.bytes_read);
+  wc_kv_add_u64 (r, "bytes_written", st.bytes_written);
+  wc_kv_add_u64 (r, "writeback_blocks", st.writeback_blocks);
+  wc_kv_add_u64 (r, "writeback_ios", st.writeback_ios);
+  wc_kv_add_u64 (r, "destaged_blocks", st.destaged_blocks);
+  wc_kv_add_u64 (r, "media_errors", st.media_errors);
+  wc_kv_add_u64 (r, "marks", st.marks);
+  wc_kv_add_u64 (r, "cuts", st.cuts);
+  wc_kv_add (r, "armed", wc_trigger_name (st.armed));
+  if (st.armed != WC_TRIGGER_NONE) {
+    if (st.armed == WC_TRIGGER_MARK)
+      wc_kv_add (r, "armed_mark", st.armed_mark);
+    else
+      wc_kv_add_u64 (r, "armed_remaining", st.armed_remaining);
+    wc_kv_add (r, "armed_policy", wc_policy_name (st.armed_cut.policy));
+  }
+  if (st.have_last_cut)
+    add_cut_report (r, "last_cut_", &st.last_cut);
+}
+
+/* ---- mark TEXT ---------------------------------------------------------- */
+
+static void
+cmd_mark (struct wc_engine *e, char **argv, int argc, GString *r)
+{
+  if (argc != 1) {
+    reply_error (r, "mark: usage: mark TEXT");
+    return;
+  }
+  if (wc_mark (e, argv[0]) == -1) {
+    reply_error (r, "mark: %s", errno == EIO ? "the power is off"
+                 : g_strerror (errno));
+    return;
+  }
+  g_string_assign (r, "ok");
+  wc_kv_add (r, "mark", argv[0]);
+  wc_kv_add (r, "power", wc_powered (e) ? "on" : "off");
+}
+
+/* ---- log ---------------------------------------------------------------- */
+
+static void
+cmd_log (struct wc_engine *e, char **argv, int argc, GString *r)
+{
+  reply_error (r, "log: the write log is not in this version of wcache");
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+static void cmd_help (struct wc_engine *e, char **argv, int argc,
+                      GString *r);
+
+enum wc_args { ARGS_WORDS, ARGS_REST };
+
+static const struct command {
+  const char *name;
+  enum wc_args args;            /* words, or the rest of the line as one */
+  const char *synopsis;
+  const char *help;
+  void (*run) (struct wc_engine *e, char **argv, int argc, GString *r);
+} commands[] = {
+  { "mode", ARGS_WORDS, "mode [NAME]",
+    "query the cache mode, or switch it (S5)", cmd_mode },
+  { "flush", ARGS_WORDS, "flush",
+    "write back everything now, even in unsafe mode", cmd_flush },
+  { "power-cut", ARGS_WORDS,
+    "power-cut [policy=P] [seed=N] [p=F] [unit=BYTES] "
+    "[after=writes:N|flushes:N|bytes:N|ms:N|mark:NAME] | power-cut cancel",
+    "cut the power now, or arm a cut (S8, S9)", cmd_power_cut },
+  { "power-on", ARGS_WORDS, "power-on",
+    "restore power: the disk serves the media, the cache empty", cmd_power_on },
+  { "status", ARGS_WORDS, "status",
+    "power, mode, dirty data, counters, armed trigger, last cut", cmd_status },
+  { "mark", ARGS_REST, "mark TEXT",
+    "a named point: fires a cut armed with after=mark:TEXT", cmd_mark },
+  { "log", ARGS_REST, "log start PATH | log stop",
+    "the write log (not in this version)", cmd_log },
+  { "help", ARGS_WORDS, "help", "this list", cmd_help },
+};
+
+static void
+cmd_help (struct wc_engine *e, char **argv, int argc, GString *r)
+{
+  g_string_assign (r, "ok");
+  for (size_t i = 0; i < G_N_ELEMENTS (commands); i++)
+    wc_kv_add_printf (r, commands[i].name, "%s: %s", commands[i].synopsis,
+                      commands[i].help);
+}
+
+char *
+wc_control_exec (struct wc_engine *e, const char *line)
+{
+  g_autoptr (GString) r = g_string_new (NULL);
+  g_autofree char *copy = NULL;
+  g_auto (GStrv) words = NULL;
+  const char *rest;
+  size_t len, n = 0;
+
+  for (const unsigned char *p = (const unsigned char *) line; *p; p++) {
+    if (*p < 0x20 || *p > 0x7e) {
+      reply_error (r, "the request holds a byte that is not printable ASCII "
+                   "(0x%02x)", *p);
+      return g_string_free (g_steal_pointer (&r), FALSE);
+    }
+  }
+  while (*line == ' ')
+    line++;
+  len = strcspn (line, " ");
+  if (len == 0) {
+    reply_error (r, "empty request; try 'help'");
+    return g_string_free (g_steal_pointer (&r), FALSE);
+  }
+  rest = line + len;
+  while (*rest == ' ')
+    rest++;
+
+  for (size_t i = 0; i < G_N_ELEMENTS (commands); i++) {
+    const struct command *c = &commands[i];
+
+    if (strlen (c->name) != len || strncmp (line, c->name, len) != 0)
+      continue;
+    switch (c->args) {
+    case ARGS_WORDS:
+      words = g_strsplit (rest, " ", -1);
+      /* Drop empty words (runs of spaces). */
+      n = 0;
+      for (size_t j = 0; words[j]; j++) {
+        if (*words[j])
+          words[n++] = words[j];
+        else
+          g_free (words[j]);
+      }
+      words[n] = NULL;
+      break;
+    case ARGS_REST:
+      copy = g_strdup (rest);
+      g_strchomp (copy);
+      words = g_new0 (char *, 2);
+      n = 0;
+      if (*copy)
+        words[n++] = g_steal_pointer (&copy);
+      break;
+    }
+    c->run (e, words, n, r);
+    return g_string_free (g_steal_pointer (&r), FALSE);
+  }
+  reply_error (r, "unknown command '%.*s'; try 'help'", (int) MIN (len, 64),
+               line);
+  return g_string_free (g_steal_pointer (&r), FALSE);
+}
