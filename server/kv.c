@@ -23,7 +23,7 @@ is_qchar (unsigned char c)
 static bool
 is_key_char (unsigned char c)
 {
-  return g_ascii_isalnum (c) || c == '_';
+  return g_ascii_isalnum (c) || c == '_' || c == '-';
 }
 
 void

@@ -3,7 +3,7 @@
  *   request = word *(SP word) LF          at most WC_LINE_MAX bytes
  *   reply   = "ok" *(SP pair) LF  /  "error: " text LF
  *   pair    = key "=" value
- *   key     = 1*(ALPHA / DIGIT / "_")
+ *   key     = 1*(ALPHA / DIGIT / "_" / "-")
  *   value   = 1*bare  /  DQUOTE *(qchar / "\" DQUOTE / "\\") DQUOTE
  *   bare    = any byte 0x21..0x7e except DQUOTE and "\"
  *   qchar   = any byte 0x20..0x7e except DQUOTE and "\"
