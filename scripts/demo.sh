@@ -4,17 +4,17 @@
 #   make demo                       (or: WCACHE_FILTER=... bash scripts/demo.sh)
 #
 # For each cache mode (writeback, writethrough, unsafe) it starts
-#   nbdkit --filter=wcache file IMAGE wcache-mode=MODE \
-#          wcache-cut-after-writes=4 wcache-cut-action=exit
+#   nbdkit --filter=wcache file IMAGE wcache-mode=MODE wcache-control=CTL
 # over a fresh zeroed image, writes four 4 KiB records through nbdsh (a real
-# NBD client), lets the filter cut the power right after the 4th write is
-# acknowledged (nbdkit then exits by itself), and reads the image file
-# directly, without nbdkit, to see which records survived.
+# NBD client), cuts the power with `wcachectl -s CTL power-cut` (the reply
+# comes once the cut has happened), and reads the image file directly,
+# without nbdkit, to see which records survived.
 #
 # It checks the outcome against the contract (DESIGN.md S2, S3, S4, S8) and
 # exits non-zero if it differs, so it doubles as a smoke test.
 #
-# Environment: WCACHE_FILTER (the filter .so), NBDKIT (default nbdkit).
+# Environment: WCACHE_FILTER (the filter .so), WCACHECTL (the client),
+# NBDKIT (default nbdkit).
 # Leaves nothing behind: every nbdkit is stopped by its pid file and the
 # temporary directory is removed at exit.
 
@@ -26,6 +26,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 : "${WCACHE_FILTER:=$here/../plugin/.libs/nbdkit-wcache-filter.so}"
 : "${NBDKIT:=nbdkit}"
+: "${WCACHECTL:=$here/../server/wcachectl}"
 # nbdsh is a Python program; the python3 first on PATH may lack the nbd
 # module, so use the system one.
 NBDSH_PATH=/usr/bin:$PATH
@@ -34,7 +35,6 @@ PY=/usr/bin/python3
 
 MODES="writeback writethrough unsafe"   # word-split on purpose below
 NRECORDS=4
-CUT_AFTER=4        # the 4th write (record 4) is the last one before the cut
 IMAGE_SIZE=1M
 
 die ()
@@ -46,6 +46,7 @@ die ()
 [ -f "$WCACHE_FILTER" ] ||
   die "no filter at $WCACHE_FILTER (build it: make plugin/nbdkit-wcache-filter.la)"
 command -v "$NBDKIT" >/dev/null 2>&1 || die "nbdkit is not installed"
+[ -x "$WCACHECTL" ] || die "no wcachectl at $WCACHECTL (build it: make)"
 PATH=$NBDSH_PATH nbdsh -c 'pass' >/dev/null 2>&1 ||
   die "nbdsh (with the python3 nbd module, package python3-libnbd) is not usable"
 
@@ -115,11 +116,11 @@ for k in range(1, int(sys.argv[2]) + 1):
 print(" ".join(out))
 '
 
-# nbdkit_cmd MODE SOCK PIDFILE IMAGE: sets the array cmd.
+# nbdkit_cmd MODE SOCK PIDFILE IMAGE CTL: sets the array cmd.
 nbdkit_cmd ()
 {
   cmd=("$NBDKIT" -U "$2" -P "$3" --filter="$WCACHE_FILTER" file "$4"
-       wcache-mode="$1" wcache-cut-after-writes="$CUT_AFTER" wcache-cut-action=exit)
+       wcache-mode="$1" wcache-control="$5")
 }
 
 show_logs ()    # MODE
@@ -133,19 +134,20 @@ show_logs ()    # MODE
 }
 
 # run_mode MODE: sets result[MODE] to the words from check_script.
-declare -A result
+declare -A result cut_reply
 run_mode ()
 {
   local mode=$1
   local img="$tmpdir/$mode.img" sock="$tmpdir/$mode.sock"
   local pidfile="$tmpdir/$mode.pid" err="$tmpdir/$mode.nbdkit.err"
+  local ctl="$tmpdir/$mode.ctl"
   local pid i
 
   truncate -s $IMAGE_SIZE "$img" || die "truncate $img"
   current_pidfile=$pidfile
   # nbdkit forks into the background once it listens; the child writes
   # the pid file.
-  nbdkit_cmd "$mode" "$sock" "$pidfile" "$img"
+  nbdkit_cmd "$mode" "$sock" "$pidfile" "$img" "$ctl"
   "${cmd[@]}" 2>"$err" || {
     show_logs "$mode"
     die "$mode: nbdkit did not start"
@@ -166,22 +168,21 @@ run_mode ()
     }
   done
 
-  # The cut fires inside the 4th write, after acknowledging it, and
-  # wcache-cut-action=exit makes nbdkit exit by itself.
-  # (nbdkit 1.32 itself takes about 1-2 s to exit.)
+  # The reply comes once the cut has happened: the image is final.
+  cut_reply[$mode]=$("$WCACHECTL" -s "$ctl" power-cut policy=lose) || {
+    show_logs "$mode"
+    die "$mode: wcachectl power-cut failed: ${cut_reply[$mode]}"
+  }
+  result[$mode]=$("$PY" -c "$check_script" "$img" $NRECORDS) ||
+    die "$mode: reading the image failed"
+
+  # nbdkit 1.32 itself takes about 1-2 s to exit.
+  kill "$pid" 2>/dev/null
   for i in $(seq 1 200); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
   done
-  if kill -0 "$pid" 2>/dev/null; then
-    show_logs "$mode"
-    die "$mode: nbdkit (pid $pid) still runs 10 s after the 4th write:" \
-        "the power cut did not fire (wcache-cut-after-writes=$CUT_AFTER)"
-  fi
   current_pidfile=
-
-  result[$mode]=$("$PY" -c "$check_script" "$img" $NRECORDS) ||
-    die "$mode: reading the image failed"
 }
 
 for mode in $MODES; do
@@ -199,12 +200,13 @@ how=("" "write + flush" "write FUA" "write, no flush" "write, then power cut")
 echo "wcache demo: a disk with a volatile write cache loses power"
 echo
 echo "Per mode: nbdkit + wcache over a fresh $IMAGE_SIZE image file; nbdsh writes"
-echo "4 records (4 KiB each); the filter cuts the power right after record 4 is"
-echo "acknowledged and nbdkit exits; the image is then read without nbdkit."
-echo
-echo "The writeback run, to reproduce by hand:"
-nbdkit_cmd writeback disk.sock disk.pid disk.img
+echo "4 records (4 KiB each), then the power is cut from the control socket and"
+echo "the image is read without nbdkit.  The writeback run, to reproduce by hand:"
+nbdkit_cmd writeback disk.sock disk.pid disk.img disk.ctl
 echo "  ${cmd[*]}"
+echo "  (nbdsh writes the records)"
+echo "  wcachectl -s disk.ctl power-cut policy=lose"
+echo "  ${cut_reply[writeback]}"
 echo
 
 failures=()
