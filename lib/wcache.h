@@ -185,7 +185,8 @@ uint32_t wc_block_size (const struct wc_engine *e);
 
 /* Mode switch (S5).  Turning WCE off writes back and flushes everything
  * first, with writes held; if that fails the mode is unchanged (-1, errno
- * from the media, or EIO while the power is off). */
+ * from the media, or EIO if the power is cut meanwhile).  While the power
+ * is off the cache is empty, so any switch succeeds at once. */
 enum wc_mode wc_get_mode (struct wc_engine *e);
 int wc_set_mode (struct wc_engine *e, enum wc_mode mode);
 

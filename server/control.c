@@ -153,6 +153,9 @@ client_main (void *arg)
     }
   }
  out:
+  /* The client sees EOF now; the descriptor is closed when the thread is
+   * joined, so its number is not reused while the list still holds it. */
+  shutdown (cl->fd, SHUT_RDWR);
   pthread_mutex_lock (&c->lock);
   cl->done = true;
   pthread_mutex_unlock (&c->lock);
