@@ -210,13 +210,14 @@ wc_block_remove_locked (struct wc_engine *e, struct wc_block *b)
 /* ---- Request and media gates ------------------------------------------- */
 
 static int
-req_begin_locked (struct wc_engine *e, struct wc_req *r, bool writer)
+req_begin_locked (struct wc_engine *e, struct wc_req *r, bool writer,
+                  uint64_t expect)
 {
   WC_LOCK_HELD (e);
   /* S5: a switch to WCE off holds new writes until it is done. */
   while (writer && e->switching && e->powered)
     pthread_cond_wait (&e->cond, &e->lock);
-  if (!e->powered) {
+  if (!e->powered || (expect != WC_ANY_EPOCH && expect != e->epoch)) {
     errno = EIO;
     return -1;
   }
@@ -299,8 +300,9 @@ media_read_locked (struct wc_engine *e, struct wc_req *r,
 
 /* ---- Reads (S1) --------------------------------------------------------- */
 
-int
-wc_read (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset)
+static int
+read_impl (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset,
+           uint64_t expect)
 {
   struct wc_req r;
   struct wc_splitter it;
@@ -319,7 +321,7 @@ wc_read (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset)
    * and never goes back to older data (one write-back per block at a time),
    * so runs of uncached blocks may be read after the lock is dropped. */
   pthread_mutex_lock (&e->lock);
-  if (req_begin_locked (e, &r, false) == -1) {
+  if (req_begin_locked (e, &r, false, expect) == -1) {
     wc_unlock (e);
     return -1;
   }
@@ -372,10 +374,15 @@ wc_read (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset)
 static int
 load_locked (struct wc_engine *e, struct wc_req *r, struct wc_block *b)
 {
+  uint64_t offset = b->blkno << e->shift;
+  uint32_t n = wc_clamp (e->size, offset, e->bs);
   uint8_t *buf = g_malloc (e->bs);
   int err;
 
-  if (media_read_locked (e, r, buf, e->bs, b->blkno << e->shift) == -1) {
+  /* Past the end of the disk the block reads as zeros, and stays so:
+   * no request can write there. */
+  memset (buf + n, 0, e->bs - n);
+  if (media_read_locked (e, r, buf, n, offset) == -1) {
     err = errno;
     goto fail;
   }
@@ -452,6 +459,7 @@ apply_locked (struct wc_engine *e, struct wc_block *b,
     b->state = WC_B_DIRTY;
     b->dirty_seq = seq;
     g_queue_push_tail_link (&e->fifo, &b->link);
+    pthread_cond_broadcast (&e->cond);  /* writers wait on LOADING */
   }
   if (e->oracle)
     b->oracle_n = wc_oracle_written (e->oracle, b->blkno,
@@ -528,7 +536,8 @@ enum wc_wkind { WC_WRITE, WC_ZERO, WC_TRIM };
 
 static int
 write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
-              uint64_t offset, unsigned flags, enum wc_wkind kind)
+              uint64_t offset, unsigned flags, enum wc_wkind kind,
+              uint64_t expect)
 {
   struct wc_req r;
   struct wc_splitter it;
@@ -536,7 +545,7 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
   uint8_t *prep[WC_PREP_SPANS];
   struct wc_cut cut;
   struct wc_cut_report report;
-  uint64_t first = 0, last = 0, top = 0;
+  uint64_t first = 0, last = 0, top = 0, nofua = 0;
   bool durable = false, fired = false, begun = false, more;
   int rv = 0, err;
   unsigned n, i;
@@ -563,7 +572,7 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
     }
     pthread_mutex_lock (&e->lock);
     if (!begun) {
-      if (req_begin_locked (e, &r, true) == -1) {
+      if (req_begin_locked (e, &r, true, expect) == -1) {
         err = errno;
         wc_unlock (e);
         for (i = 0; i < n; i++)
@@ -575,6 +584,7 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
       /* S2, S4, S6; unsafe ignores FUA as it ignores FLUSH. */
       durable = r.mode != WC_MODE_UNSAFE &&
         ((flags & (WC_FUA | WC_WRITETHROUGH)) || !wc_mode_wce (r.mode));
+      nofua = e->nofua_writebacks;
     }
     for (i = 0; i < n && rv == 0; i++) {
       uint64_t seq = modify_block_locked (e, &r, &spans[i],
@@ -598,8 +608,15 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
       break;
     wc_unlock (e);
   }
-  if (rv == 0 && durable && count > 0)
+  if (rv == 0 && durable && count > 0) {
     rv = wc_writeback_locked (e, &r, first, last, top, true);
+    /* Some of this request's blocks may have left the cache meanwhile
+     * through a destage or another thread's flush, written without FUA and
+     * (for the flush) perhaps not yet flushed: flush the media so the whole
+     * request is durable before its reply. */
+    if (rv == 0 && e->nofua_writebacks != nofua)
+      rv = wc_media_flush_locked (e);
+  }
 
   rv = req_end_locked (e, &r, rv);
   if (rv == 0) {
@@ -627,31 +644,13 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
   return rv;
 }
 
-int
-wc_write (struct wc_engine *e, const void *buf, uint32_t count,
-          uint64_t offset, unsigned flags)
-{
-  return write_common (e, buf, count, offset, flags, WC_WRITE);
-}
-
-int
-wc_zero (struct wc_engine *e, uint32_t count, uint64_t offset, unsigned flags)
-{
-  return write_common (e, NULL, count, offset, flags, WC_ZERO);
-}
-
-int
-wc_trim (struct wc_engine *e, uint32_t count, uint64_t offset, unsigned flags)
-{
-  /* A trimmed range reads back as zeros: the simplest content a disk may
-   * return, and one the oracle can check. */
-  return write_common (e, NULL, count, offset, flags, WC_TRIM);
-}
+/* A trimmed range reads back as zeros: the simplest content a disk may
+ * return, and one the oracle can check. */
 
 /* ---- Flush (S3) --------------------------------------------------------- */
 
-int
-wc_flush (struct wc_engine *e, unsigned flags)
+static int
+flush_impl (struct wc_engine *e, unsigned flags, uint64_t expect)
 {
   struct wc_req r;
   struct wc_cut cut;
@@ -660,7 +659,7 @@ wc_flush (struct wc_engine *e, unsigned flags)
   int rv = 0, err;
 
   pthread_mutex_lock (&e->lock);
-  if (req_begin_locked (e, &r, false) == -1) {
+  if (req_begin_locked (e, &r, false, expect) == -1) {
     wc_unlock (e);
     return -1;
   }
@@ -680,6 +679,59 @@ wc_flush (struct wc_engine *e, unsigned flags)
     e->on_cut (e->opaque, &report);
   errno = err;
   return rv;
+}
+
+int
+wc_submit (struct wc_engine *e, const struct wc_request *req)
+{
+  switch (req->op) {
+  case WC_OP_READ:
+    return read_impl (e, req->buf, req->count, req->offset, req->epoch);
+  case WC_OP_WRITE:
+    return write_common (e, req->buf, req->count, req->offset, req->flags,
+                         WC_WRITE, req->epoch);
+  case WC_OP_ZERO:
+    return write_common (e, NULL, req->count, req->offset, req->flags,
+                         WC_ZERO, req->epoch);
+  case WC_OP_TRIM:
+    return write_common (e, NULL, req->count, req->offset, req->flags,
+                         WC_TRIM, req->epoch);
+  case WC_OP_FLUSH:
+    return flush_impl (e, req->flags, req->epoch);
+  }
+  errno = EINVAL;
+  return -1;
+}
+
+int
+wc_read (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset)
+{
+  return read_impl (e, buf, count, offset, WC_ANY_EPOCH);
+}
+
+int
+wc_write (struct wc_engine *e, const void *buf, uint32_t count,
+          uint64_t offset, unsigned flags)
+{
+  return write_common (e, buf, count, offset, flags, WC_WRITE, WC_ANY_EPOCH);
+}
+
+int
+wc_zero (struct wc_engine *e, uint32_t count, uint64_t offset, unsigned flags)
+{
+  return write_common (e, NULL, count, offset, flags, WC_ZERO, WC_ANY_EPOCH);
+}
+
+int
+wc_trim (struct wc_engine *e, uint32_t count, uint64_t offset, unsigned flags)
+{
+  return write_common (e, NULL, count, offset, flags, WC_TRIM, WC_ANY_EPOCH);
+}
+
+int
+wc_flush (struct wc_engine *e, unsigned flags)
+{
+  return flush_impl (e, flags, WC_ANY_EPOCH);
 }
 
 /* ---- Mode (S5) ---------------------------------------------------------- */
@@ -709,8 +761,9 @@ wc_set_mode (struct wc_engine *e, enum wc_mode mode)
     pthread_cond_wait (&e->cond, &e->lock);
   /* Turning WCE off writes back everything first, with new writes held and
    * those in flight drained, so no write is acknowledged as cached after the
-   * switch; on failure the mode stays.  While the power is off the cache is
-   * empty and there is nothing to write back. */
+   * switch; on failure the mode stays.  While the power is off there is
+   * nothing to write back: the cache is empty, or a cut is about to meet
+   * what is in it. */
   if (wc_mode_wce (e->mode) && !wc_mode_wce (mode) && e->powered) {
     struct wc_req r;
 
@@ -785,7 +838,8 @@ wc_oracle_verify (struct wc_engine *e, enum wc_verify_mode mode,
     opaque = e->opaque;
   }
   pthread_mutex_lock (&e->lock);
-  rv = wc_oracle_check (e->oracle, mode, unit, read_fn, opaque, report);
+  rv = wc_oracle_check (e->oracle, e->size, mode, unit, read_fn, opaque,
+                        report);
   pthread_mutex_unlock (&e->lock);
   return rv;
 }

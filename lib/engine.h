@@ -86,6 +86,11 @@ struct wc_engine {
                                  * held and atomically, read by wc_epoch
                                  * without it */
   unsigned media_inflight;      /* media ops running; a cut waits for 0 */
+  bool cutting;                 /* a cut runs (it may be waiting for the
+                                 * media): power-on and other cuts wait */
+  uint64_t nofua_writebacks;    /* write-backs done without FUA: a durable
+                                 * request whose blocks went down that way
+                                 * meanwhile must flush the media */
 
   struct wc_cut armed_cut;      /* the armed trigger's cut */
   enum wc_trigger armed;
@@ -144,6 +149,7 @@ int wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
                          bool fua);
 int wc_destage_locked (struct wc_engine *e, struct wc_req *r);
 int wc_flush_all_locked (struct wc_engine *e, struct wc_req *r);
+int wc_media_flush_locked (struct wc_engine *e);
 
 /* power.c */
 void wc_cut_locked (struct wc_engine *e, const struct wc_cut *cut,

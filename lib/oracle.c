@@ -31,6 +31,7 @@
 #include <glib.h>
 
 #include "oracle.h"
+#include "span.h"
 
 struct entry {
   uint64_t blkno;
@@ -135,19 +136,36 @@ wc_oracle_base (struct wc_oracle *o, uint64_t blkno, const uint8_t *data)
   g_hash_table_insert (o->entries, &en->blkno, en);
 }
 
+/* The media holds what the last cut left: start the new epoch from it. */
+static void
+rebase (struct entry *en)
+{
+  if (!en->post)
+    return;
+  g_free (en->durable);
+  en->durable = en->post;
+  en->post = NULL;
+  g_ptr_array_set_size (en->cands, 0);
+}
+
+void
+wc_oracle_begin_cut (struct wc_oracle *o)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, o->entries);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    rebase (value);
+}
+
 size_t
 wc_oracle_written (struct wc_oracle *o, uint64_t blkno, const uint8_t *data)
 {
   struct entry *en = lookup (o, blkno);
 
   g_assert (en);                /* the engine reads the base first */
-  if (en->post) {
-    /* First write since a cut met this block: the media holds post. */
-    g_free (en->durable);
-    en->durable = en->post;
-    en->post = NULL;
-    g_ptr_array_set_size (en->cands, 0);
-  }
+  rebase (en);                  /* first write since a cut met it */
   g_ptr_array_add (en->cands, fingerprints (o, data));
   return en->cands->len;
 }
@@ -193,7 +211,8 @@ group_equal (const uint64_t *a, const uint64_t *b, uint32_t first, uint32_t n)
 }
 
 int
-wc_oracle_check (struct wc_oracle *o, enum wc_verify_mode mode,
+wc_oracle_check (struct wc_oracle *o, uint64_t disk_size,
+                 enum wc_verify_mode mode,
                  uint32_t unit, wc_read_fn read_fn, void *opaque,
                  struct wc_verify_report *report)
 {
@@ -221,7 +240,11 @@ wc_oracle_check (struct wc_oracle *o, enum wc_verify_mode mode,
     uint64_t off = en->blkno * o->block_size;
     g_autofree uint64_t *got = NULL;
 
-    if (read_fn (opaque, buf, o->block_size, off) == -1)
+    uint32_t n = wc_clamp (disk_size, off, o->block_size);
+
+    /* The cache keeps the part past the end of the disk as zeros. */
+    memset (buf + n, 0, o->block_size - n);
+    if (read_fn (opaque, buf, n, off) == -1)
       return -1;
     got = fingerprints (o, buf);
     report->blocks++;

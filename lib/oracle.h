@@ -32,12 +32,16 @@ size_t wc_oracle_written (struct wc_oracle *o, uint64_t blkno,
                           const uint8_t *data);
 /* A write-back of the content numbered snap reached the media. */
 void wc_oracle_durable (struct wc_oracle *o, uint64_t blkno, size_t snap);
+/* A power cut begins: blocks a previous cut met and nobody wrote since
+ * hold exactly what that cut left; make that their durable content. */
+void wc_oracle_begin_cut (struct wc_oracle *o);
 /* A power cut met blkno while dirty: survived[u] says whether unit u of the
  * newest content reached the media (NULL: none did). */
 void wc_oracle_cut (struct wc_oracle *o, uint64_t blkno,
                     const bool *survived);
 
-int wc_oracle_check (struct wc_oracle *o, enum wc_verify_mode mode,
+int wc_oracle_check (struct wc_oracle *o, uint64_t disk_size,
+                     enum wc_verify_mode mode,
                      uint32_t unit, wc_read_fn read_fn, void *opaque,
                      struct wc_verify_report *report);
 

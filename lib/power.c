@@ -65,6 +65,9 @@ write_part (struct wc_engine *e, const struct wc_block *b,
 {
   uint64_t offset = (b->blkno << e->shift) + from;
 
+  to = from + wc_clamp (e->size, offset, to - from);
+  if (to == from)
+    return 0;                   /* wholly past the end of the disk */
   if (b->zero)
     return e->ops->zero (e->opaque, to - from, offset, false);
   return e->ops->write (e->opaque, b->data + from, to - from, offset, false);
@@ -98,17 +101,20 @@ meet_policy (struct wc_engine *e, const struct wc_cut *cut, GRand *rng,
     }
     while (v < units && survived[v])
       v++;
-    if (write_part (e, b, u * ulen, v * ulen) == -1)
+    if (write_part (e, b, u * ulen, v * ulen) == -1) {
+      /* The media refused this run: count its units as lost (what the
+       * media holds there is its guess, not ours); other runs stand. */
       failed = true;
+      for (uint32_t w = u; w < v; w++)
+        survived[w] = false;
+      n -= v - u;
+    }
     u = v;
   }
 
   if (failed) {
-    /* The media refused: what it holds is unknown; count it as lost. */
     rep->errors++;
     e->st.media_errors++;
-    memset (survived, 0, units * sizeof (bool));
-    n = 0;
   }
   WC_DEBUG (e, "cut blk=%" PRIu64 " %s: %" PRIu32 "/%" PRIu32
             " units reached the media%s", b->blkno, wc_bstate_name (b->state),
@@ -140,7 +146,9 @@ wc_cut_locked (struct wc_engine *e, const struct wc_cut *cut,
   GRand *rng;
 
   WC_LOCK_HELD (e);
+  g_assert (!e->cutting);
   /* 1. */
+  e->cutting = true;
   e->powered = false;
   __atomic_add_fetch (&e->epoch, 1, __ATOMIC_RELEASE);   /* see wc_epoch */
   e->armed = WC_TRIGGER_NONE;
@@ -171,6 +179,8 @@ wc_cut_locked (struct wc_engine *e, const struct wc_cut *cut,
     g_ptr_array_add (dirty, b);
   }
   rep->dirty = dirty->len;
+  if (e->oracle)
+    wc_oracle_begin_cut (e->oracle);
   WC_DEBUG (e, "cut: policy=%s seed=%" PRIu64 " dirty=%u",
             wc_policy_name (cut->policy), seed, dirty->len);
 
@@ -207,6 +217,8 @@ wc_cut_locked (struct wc_engine *e, const struct wc_cut *cut,
   e->st.cuts++;
   e->st.have_last_cut = true;
   e->st.last_cut = *rep;
+  e->cutting = false;
+  pthread_cond_broadcast (&e->cond);
 }
 
 int
@@ -220,6 +232,8 @@ wc_power_cut (struct wc_engine *e, const struct wc_cut *cut,
     return -1;
   }
   pthread_mutex_lock (&e->lock);
+  while (e->cutting)
+    pthread_cond_wait (&e->cond, &e->lock);
   if (!e->powered) {
     pthread_mutex_unlock (&e->lock);
     errno = EIO;
@@ -238,6 +252,10 @@ int
 wc_power_on (struct wc_engine *e)
 {
   pthread_mutex_lock (&e->lock);
+  /* A cut in progress finishes first: power-on must not let new writes in
+   * before the cut has met the old dirty data. */
+  while (e->cutting)
+    pthread_cond_wait (&e->cond, &e->lock);
   e->powered = true;
   pthread_cond_broadcast (&e->cond);
   pthread_mutex_unlock (&e->lock);

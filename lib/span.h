@@ -23,6 +23,17 @@ wc_range_ok (uint64_t size, uint64_t offset, uint64_t count)
   return end <= size;
 }
 
+/* Bytes of [offset, offset + count) that lie inside a disk of size bytes:
+ * the last cache block of a disk whose size is not a multiple of the block
+ * size is partly past the end, and media I/O must stop at the end. */
+static inline uint32_t
+wc_clamp (uint64_t size, uint64_t offset, uint32_t count)
+{
+  if (offset >= size)
+    return 0;
+  return size - offset < count ? size - offset : count;
+}
+
 static inline bool
 wc_is_power_of_2 (uint64_t x)
 {

@@ -180,6 +180,22 @@ int wc_trim (struct wc_engine *e, uint32_t count, uint64_t offset,
              unsigned flags);
 int wc_flush (struct wc_engine *e, unsigned flags);
 
+/* The same requests as one call, for frontends that track connections:
+ * the request fails with EIO unless the engine's epoch (wc_epoch) is still
+ * req->epoch when it begins, so a connection opened before a power cut
+ * cannot write after a later power-on.  WC_ANY_EPOCH skips the check. */
+enum wc_op { WC_OP_READ, WC_OP_WRITE, WC_OP_ZERO, WC_OP_TRIM, WC_OP_FLUSH };
+#define WC_ANY_EPOCH UINT64_MAX
+struct wc_request {
+  enum wc_op op;
+  void *buf;                    /* READ: filled; WRITE: the data */
+  uint32_t count;
+  uint64_t offset;
+  unsigned flags;               /* WC_FUA, WC_WRITETHROUGH; FLUSH: WC_FORCE */
+  uint64_t epoch;
+};
+int wc_submit (struct wc_engine *e, const struct wc_request *req);
+
 uint64_t wc_size (const struct wc_engine *e);
 uint32_t wc_block_size (const struct wc_engine *e);
 

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "span.h"
 
 /* Largest media request a coalesced run may take. */
 #define WC_RUN_MAX (4u * 1024 * 1024)
@@ -47,7 +48,7 @@ write_run (struct wc_engine *e, GPtrArray *batch, guint i, guint j, bool fua)
 {
   const struct wc_block *first = batch->pdata[i];
   uint64_t offset = first->blkno << e->shift;
-  uint32_t count = (j - i) << e->shift;
+  uint32_t count = wc_clamp (e->size, offset, (j - i) << e->shift);
   g_autofree uint8_t *buf = NULL;
 
   if (first->wb_zero)
@@ -168,6 +169,8 @@ write_batch_locked (struct wc_engine *e, struct wc_req *r, GPtrArray *batch,
   g_ptr_array_set_size (batch, 0);
   e->st.writeback_ios += ios;
   e->st.media_errors += failed;
+  if (!fua && failed < ios)
+    e->nofua_writebacks++;
   pthread_cond_broadcast (&e->cond);
   if (err) {
     errno = err;
@@ -250,10 +253,16 @@ wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
 int
 wc_flush_all_locked (struct wc_engine *e, struct wc_req *r)
 {
-  int rv, err;
-
   if (wc_writeback_locked (e, r, 0, UINT64_MAX, e->seq, false) == -1)
     return -1;
+  return wc_media_flush_locked (e);
+}
+
+int
+wc_media_flush_locked (struct wc_engine *e)
+{
+  int rv, err;
+
   if (wc_media_begin_locked (e) == -1)
     return -1;
   pthread_mutex_unlock (&e->lock);

@@ -594,7 +594,9 @@ req_flags (const struct handle *h, uint32_t flags)
 
 /* A connection that was open across a power cut keeps failing with EIO,
  * even after power-on, as a device reset would: its client must reconnect.
- * (Connections made while the power is off work once it is back on.) */
+ * (Connections made while the power is off work once it is back on.)  The
+ * engine enforces it when each request begins (wc_submit's epoch); this
+ * early check only gives the failure a clear debug message. */
 static bool
 cut_since_open (const struct handle *h, const char *op, int *err)
 {
@@ -603,6 +605,18 @@ cut_since_open (const struct handle *h, const char *op, int *err)
   nbdkit_debug ("%s: the power was cut since this connection opened", op);
   *err = EIO;
   return true;
+}
+
+static int
+submit (const struct handle *h, enum wc_op op, void *buf, uint32_t count,
+        uint64_t offset, unsigned flags)
+{
+  struct wc_request req = {
+    .op = op, .buf = buf, .count = count, .offset = offset, .flags = flags,
+    .epoch = h->epoch,
+  };
+
+  return wc_submit (engine, &req);
 }
 
 /* Reports a failed engine call; returns -1 for the caller to return. */
@@ -634,7 +648,7 @@ wcache_pread (nbdkit_next *next, void *handle, void *buf, uint32_t count,
   VERBOSE ("pread", count, offset, 0);
   if (cut_since_open (handle, "pread", err))
     return -1;
-  if (wc_read (engine, buf, count, offset) == -1)
+  if (submit (handle, WC_OP_READ, buf, count, offset, 0) == -1)
     return failed ("pread", err);
   return 0;
 }
@@ -648,7 +662,7 @@ wcache_pwrite (nbdkit_next *next, void *handle, const void *buf,
   VERBOSE ("pwrite", count, offset, f);
   if (cut_since_open (handle, "pwrite", err))
     return -1;
-  if (wc_write (engine, buf, count, offset, f) == -1)
+  if (submit (handle, WC_OP_WRITE, (void *) buf, count, offset, f) == -1)
     return failed ("pwrite", err);
   return 0;
 }
@@ -662,7 +676,7 @@ wcache_zero (nbdkit_next *next, void *handle, uint32_t count,
   VERBOSE ("zero", count, offset, f);
   if (cut_since_open (handle, "zero", err))
     return -1;
-  if (wc_zero (engine, count, offset, f) == -1)
+  if (submit (handle, WC_OP_ZERO, NULL, count, offset, f) == -1)
     return failed ("zero", err);
   return 0;
 }
@@ -676,7 +690,7 @@ wcache_trim (nbdkit_next *next, void *handle, uint32_t count,
   VERBOSE ("trim", count, offset, f);
   if (cut_since_open (handle, "trim", err))
     return -1;
-  if (wc_trim (engine, count, offset, f) == -1)
+  if (submit (handle, WC_OP_TRIM, NULL, count, offset, f) == -1)
     return failed ("trim", err);
   return 0;
 }
@@ -687,7 +701,7 @@ wcache_flush (nbdkit_next *next, void *handle, uint32_t flags, int *err)
   VERBOSE ("flush", 0, 0, 0);
   if (cut_since_open (handle, "flush", err))
     return -1;
-  if (wc_flush (engine, 0) == -1)
+  if (submit (handle, WC_OP_FLUSH, NULL, 0, 0, 0) == -1)
     return failed ("flush", err);
   return 0;
 }

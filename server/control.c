@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -37,6 +38,9 @@
 #include "kv.h"
 
 #define WC_CONTROL_MAX_CLIENTS 64
+/* A client that does not read its replies is dropped after this long,
+ * so it cannot hold a thread (or nbdkit's exit) for ever. */
+#define WC_CONTROL_SEND_TIMEOUT 5
 
 struct client {
   struct wc_control *c;
@@ -207,8 +211,19 @@ accept_main (void *arg)
     int err;
 
     reap_clients (c, false);
-    if (fd == -1)
-      continue;                 /* EINTR, ECONNABORTED, EMFILE ... */
+    if (fd == -1) {
+      /* Out of descriptors: the listening socket stays readable, so wait
+       * for a client to leave instead of spinning. */
+      if (errno == EMFILE || errno == ENFILE) {
+        struct pollfd p = { .fd = c->stop_pipe[0], .events = POLLIN };
+        poll (&p, 1, 100);
+      }
+      continue;                 /* EINTR, ECONNABORTED ... */
+    }
+    {
+      struct timeval tv = { .tv_sec = WC_CONTROL_SEND_TIMEOUT };
+      setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
     if (!peer_allowed (fd)) {
       send_line (fd, "error: permission denied: not the server's user");
       close (fd);
@@ -318,6 +333,9 @@ wc_control_free (struct wc_control *c)
   }
   if (c->started)
     pthread_join (c->accept_thread, NULL);
+  /* Threads finish what they are sending (a reply to the command that made
+   * nbdkit exit, say); one stuck on a client that never reads gives up
+   * after WC_CONTROL_SEND_TIMEOUT. */
   reap_clients (c, true);
   close (c->listen_fd);
   unlink (c->path);

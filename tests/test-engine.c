@@ -1286,6 +1286,235 @@ test_epoch (void)
   fx_fini (&f);
 }
 
+/* ---- Regressions found by review ------------------------------------- */
+
+/* A disk whose size is not a multiple of the block size: media I/O of the
+ * last block stops at the end of the disk (memmedia asserts on overruns). */
+static void
+test_S1_odd_size_disk (void)
+{
+  struct memmedia *m = memmedia_new (10000);
+  struct wc_config cfg;
+  struct wc_engine *e;
+  struct wc_cut cut = mkcut (WC_CUT_KEEP, 1);
+  uint8_t buf[1000];
+
+  memmedia_config (m, &cfg);
+  cfg.oracle = true;
+  e = wc_engine_new (&cfg);
+  memset (buf, 0x44, sizeof buf);
+  g_assert_cmpint (wc_write (e, buf, 100, 9000, 0), ==, 0);
+  g_assert_cmpint (wc_read (e, buf, 1000, 9000), ==, 0);
+  g_assert_true (all_bytes (buf, 100, 0x44) && all_bytes (buf + 100, 900, 0));
+  g_assert_cmpint (wc_write (e, buf, 100, 9900, WC_FUA), ==, 0);
+  g_assert_cmpint (wc_flush (e, 0), ==, 0);
+  g_assert_cmpint (wc_zero (e, 800, 9200, 0), ==, 0);
+  g_assert_cmpint (wc_power_cut (e, &cut, NULL), ==, 0);
+  g_assert_true (all_bytes (m->buf + 9000, 100, 0x44));
+  g_assert_true (all_bytes (m->buf + 9200, 800, 0));
+  assert_oracle_clean (e, 4096);
+  wc_engine_free (e);
+  memmedia_free (m);
+}
+
+/* S2/S4: blocks of a FUA write that a destage wrote back without FUA
+ * during the same request are flushed before the request returns. */
+static void
+test_S2_fua_covers_destaged_blocks (void)
+{
+  struct fx f;
+  g_autofree uint8_t *buf = g_malloc (8 * BS);
+
+  fx_init (&f, WC_MODE_WRITEBACK, 4 * BS, false);
+  memset (buf, 0x2f, 8 * BS);
+  g_assert_cmpint (wc_write (f.e, buf, 8 * BS, 0, WC_FUA), ==, 0);
+  /* Not every block went down with FUA, so a media flush must follow. */
+  g_assert_cmpuint (f.m->writes, >, f.m->fua_writes);
+  g_assert_cmpuint (f.m->flushes, >=, 1);
+  fx_fini (&f);
+}
+
+/* S8: power-on while a cut waits for the media waits for the cut, so the
+ * cut never meets (and drops) writes made after power-on. */
+struct slow_media {
+  GMutex lock;
+  GCond cond;
+  int stage;                    /* 1: write-back in media; 2: release */
+};
+
+static void
+slow_write_hook (struct memmedia *m, enum mm_op op, uint64_t offset,
+                 uint32_t count, void *arg)
+{
+  struct slow_media *sm = arg;
+
+  if (op != MM_WRITE)
+    return;
+  g_mutex_lock (&sm->lock);
+  if (sm->stage == 0) {
+    sm->stage = 1;
+    g_cond_broadcast (&sm->cond);
+    while (sm->stage != 2)
+      g_cond_wait (&sm->cond, &sm->lock);
+  }
+  g_mutex_unlock (&sm->lock);
+}
+
+static gpointer
+flusher (gpointer arg)
+{
+  return GINT_TO_POINTER (wc_flush (arg, 0));
+}
+
+/* Returns the cuts completed when wc_power_on returned (1 + cuts). */
+static gpointer
+powerer (gpointer arg)
+{
+  g_assert_cmpint (wc_power_on (arg), ==, 0);
+  return GINT_TO_POINTER (1 + (int) stats (arg).cuts);
+}
+
+static void
+test_S8_power_on_waits_for_cut (void)
+{
+  struct fx f;
+  struct slow_media sm = { 0 };
+  GThread *tf, *tc, *tp;
+
+  fx_init (&f, WC_MODE_WRITEBACK, 1 << 20, true);
+  g_mutex_init (&sm.lock);
+  g_cond_init (&sm.cond);
+  put (f.e, 1, 0x11, 0);
+  f.m->hook = slow_write_hook;
+  f.m->hook_arg = &sm;
+  tf = g_thread_new ("flusher", flusher, f.e);  /* blocks in the media */
+  g_mutex_lock (&sm.lock);
+  while (sm.stage != 1)
+    g_cond_wait (&sm.cond, &sm.lock);
+  g_mutex_unlock (&sm.lock);
+  tc = g_thread_new ("cutter", cutter, f.e);    /* waits for the media */
+  while (wc_powered (f.e))
+    g_thread_yield ();
+  tp = g_thread_new ("power-on", powerer, f.e); /* must wait for the cut */
+  g_mutex_lock (&sm.lock);
+  sm.stage = 2;
+  g_cond_broadcast (&sm.cond);
+  g_mutex_unlock (&sm.lock);
+  g_assert_cmpint (GPOINTER_TO_INT (g_thread_join (tc)), ==, 0);
+  /* Power-on returned only once the cut had completed. */
+  g_assert_cmpint (GPOINTER_TO_INT (g_thread_join (tp)), ==, 1 + 1);
+  g_thread_join (tf);           /* EIO or 0: it raced the cut */
+  f.m->hook = NULL;
+  g_assert_true (wc_powered (f.e));
+  put (f.e, 2, 0x22, 0);        /* after power-on: must stay cached */
+  g_assert_true (reads_as (f.e, 2, 0x22));
+  g_assert_cmpuint (stats (f.e).cached_blocks, ==, 1);
+  g_cond_clear (&sm.cond);
+  g_mutex_clear (&sm.lock);
+  fx_fini (&f);
+}
+
+/* Two partial writers of one uncached block: the second waits for the
+ * first's read-modify-write and must be woken when it ends.  This guards
+ * the path; it does not catch a missing wake-up by itself, since the load
+ * ending also drains the media, which wakes every waiter.  (Review showed
+ * the missing wake-up with another media op held in flight.) */
+static gpointer
+partial_writer (gpointer arg)
+{
+  uint8_t b = 0x77;
+
+  return GINT_TO_POINTER (wc_write (arg, &b, 1, 20, 0));
+}
+
+static void
+test_S1_loading_wakes_waiters (void)
+{
+  struct fx f;
+  struct inflight in = { 0 };
+  GThread *t;
+  uint8_t b = 0x66, got[32];
+
+  fx_init (&f, WC_MODE_WRITEBACK, 1 << 20, false);
+  g_mutex_init (&in.lock);
+  g_cond_init (&in.cond);
+  f.m->hook = block_read_hook;  /* holds the first load in the media */
+  f.m->hook_arg = &in;
+  t = g_thread_new ("w1", partial_writer, f.e);
+  g_mutex_lock (&in.lock);
+  while (in.stage != 1)
+    g_cond_wait (&in.cond, &in.lock);
+  g_mutex_unlock (&in.lock);
+  f.m->hook = NULL;
+  g_mutex_lock (&in.lock);
+  in.stage = 2;
+  g_cond_broadcast (&in.cond);
+  g_mutex_unlock (&in.lock);
+  /* This write finds the block LOADING or DIRTY; either way it returns. */
+  g_assert_cmpint (wc_write (f.e, &b, 1, 10, 0), ==, 0);
+  g_assert_cmpint (GPOINTER_TO_INT (g_thread_join (t)), ==, 0);
+  g_assert_cmpint (wc_read (f.e, got, 32, 0), ==, 0);
+  g_assert_cmpuint (got[10], ==, 0x66);
+  g_assert_cmpuint (got[20], ==, 0x77);
+  g_cond_clear (&in.cond);
+  g_mutex_clear (&in.lock);
+  fx_fini (&f);
+}
+
+/* S10: blocks torn by an earlier cut and not written since are checked
+ * against what that cut left, not against their pre-cut history. */
+static void
+test_S10_earlier_torn_cut (void)
+{
+  struct fx f;
+  struct wc_cut torn = mkcut (WC_CUT_TORN, 9), lose = mkcut (WC_CUT_LOSE, 1);
+  struct wc_cut_report rep;
+
+  fx_init (&f, WC_MODE_WRITEBACK, 1 << 20, true);
+  for (unsigned i = 0; i < 16; i++)
+    put (f.e, i, 0x10 + i, 0);
+  g_assert_cmpint (wc_power_cut (f.e, &torn, &rep), ==, 0);
+  g_assert_cmpuint (rep.torn, >, 0);
+  g_assert_cmpint (wc_power_on (f.e), ==, 0);
+  put (f.e, 100, 0x55, 0);
+  g_assert_cmpint (wc_power_cut (f.e, &lose, NULL), ==, 0);
+  assert_oracle_clean (f.e, BS);        /* whole blocks: the torn ones too */
+  fx_fini (&f);
+}
+
+/* S10: a survivor run the media refuses during a cut is lost; the runs of
+ * the same block that reached the media stand, and the oracle says so. */
+static int fail_countdown;
+
+static void
+fail_second_write_hook (struct memmedia *m, enum mm_op op, uint64_t offset,
+                        uint32_t count, void *arg)
+{
+  if (op == MM_WRITE && --fail_countdown == 0) {
+    pthread_mutex_lock (&m->lock);
+    m->fail_writes = 1;
+    pthread_mutex_unlock (&m->lock);
+  }
+}
+
+static void
+test_S10_cut_survivor_write_fails (void)
+{
+  struct fx f;
+  struct wc_cut torn = mkcut (WC_CUT_TORN, 1);
+  struct wc_cut_report rep;
+
+  fx_init (&f, WC_MODE_WRITEBACK, 1 << 20, true);
+  put (f.e, 0, 0x4e, 0);
+  fail_countdown = 2;
+  f.m->hook = fail_second_write_hook;
+  g_assert_cmpint (wc_power_cut (f.e, &torn, &rep), ==, 0);
+  f.m->hook = NULL;
+  g_assert_cmpuint (rep.errors, ==, 1);
+  assert_oracle_clean (f.e, 512);
+  fx_fini (&f);
+}
+
 static void
 collect_debug (void *opaque, const char *msg)
 {
@@ -1381,5 +1610,15 @@ main (int argc, char *argv[])
   g_test_add_func ("/engine/S9/at-mark", test_S9_at_mark);
   g_test_add_func ("/engine/S9/after-ms", test_S9_after_ms);
   g_test_add_func ("/engine/S8/epoch", test_epoch);
+  g_test_add_func ("/engine/S1/odd-size-disk", test_S1_odd_size_disk);
+  g_test_add_func ("/engine/S2/fua-covers-destaged-blocks",
+                   test_S2_fua_covers_destaged_blocks);
+  g_test_add_func ("/engine/S8/power-on-waits-for-cut",
+                   test_S8_power_on_waits_for_cut);
+  g_test_add_func ("/engine/S1/loading-wakes-waiters",
+                   test_S1_loading_wakes_waiters);
+  g_test_add_func ("/engine/S10/earlier-torn-cut", test_S10_earlier_torn_cut);
+  g_test_add_func ("/engine/S10/cut-survivor-write-fails",
+                   test_S10_cut_survivor_write_fails);
   return g_test_run ();
 }
