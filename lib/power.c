@@ -208,6 +208,12 @@ wc_cut_locked (struct wc_engine *e, const struct wc_cut *cut,
     meet_policy (e, cut, rng, b, keep, rep);
   }
   g_rand_free (rng);
+  /* Survivors are on the media; flush it, as a disk's last act with its
+   * reserve power would, so the image outlives a host crash too. */
+  if (rep->kept + rep->torn > 0 && e->ops->flush (e->opaque) == -1) {
+    rep->errors++;
+    e->st.media_errors++;
+  }
 
   /* 4. */
   for (guint i = 0; i < dirty->len; i++)

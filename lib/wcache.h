@@ -112,7 +112,8 @@ const char *wc_trigger_name (enum wc_trigger trigger);
 
 /* The durable layer.  Each op returns 0, or -1 with errno set.  Ops are
  * called from many threads at once, never with an engine lock held, except
- * that a power cut writes its survivors while every request is failing.
+ * that a power cut writes its survivors while every request is failing,
+ * and wc_oracle_verify reads the media with requests held.
  * fua: the data must be durable when the call returns.  Trims reach the
  * media as zeroes (a trimmed block reads as zeros in the cache too). */
 struct wc_media_ops {
