@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The CI-sized guest crash matrix: a real Linux guest (TCG) on virtio-blk
+# over NBD from nbdkit --filter=wcache, a workload that reports durable
+# records on the console, a power cut, a check on the host.  Each cell
+# asserts its expected verdict, including cells that must detect loss.
+# About 5 s per cycle; skips if QEMU or the guest packages are missing.
+
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/functions.sh"
+
+guest=$top_srcdir/tools/wcache-guest
+export top_srcdir top_builddir
+requires_cmd qemu-system-x86_64 mkfs.ext4 e2fsck cpio gzip apt-cache
+[ "$(id -u)" = 0 ] || skip_all "needs root (loop mount of the checked ext4 image)"
+[ -x "$top_builddir/server/wcachectl" ] || skip_all "wcachectl is not built"
+
+out=$("$guest" build 2>"$tmpdir/build.err")
+case $? in
+  0) ;;
+  77) skip_all "cannot obtain the guest packages: $(tail -n1 "$tmpdir/build.err")" ;;
+  *) sed 's/^/# /' "$tmpdir/build.err"; bail "building the guest failed" ;;
+esac
+# Build once; every cycle below reuses it.
+WCACHE_GUEST_KERNEL=$(tail -n2 <<<"$out" | head -n1)
+WCACHE_GUEST_INITRD=$(tail -n1 <<<"$out")
+export WCACHE_GUEST_KERNEL WCACHE_GUEST_INITRD
+
+# expected outcome | run options
+cells=(
+  "no_loss|--workload=fsync --fs=raw --qemu-cache=writeback --cut=records:20 --policy=lose --seed=1001"
+  "no_loss|--workload=direct --fs=ext4 --qemu-cache=writeback --cut=flushes:40 --policy=torn --seed=1002"
+  "no_loss|--workload=rename --fs=ext4 --qemu-cache=none --cut=random --policy=random --seed=1003"
+  "no_loss|--workload=sync --fs=raw --qemu-cache=writeback --guest-switch=cache_type_wt --cut=records:20 --policy=lose --seed=1004"
+  "no_loss|--workload=fsync --fs=ext4 --qemu-cache=writethrough --cut=writes:60 --policy=ordered --seed=1005"
+  "LOSS_DETECTED|--workload=sync --fs=raw --qemu-cache=writeback --cut=records:20 --policy=lose --seed=1006"
+  "LOSS_DETECTED|--workload=fsync --fs=raw --qemu-cache=writeback --guest-switch=write_cache_wt --cut=records:20 --policy=lose --seed=1007"
+  "LOSS_DETECTED|--workload=fsync --fs=ext4 --qemu-cache=writeback --wcache-mode=unsafe --cut=records:20 --policy=lose --seed=1008"
+)
+
+for cell in "${cells[@]}"; do
+  want=${cell%%|*}
+  opts=${cell#*|}
+  # shellcheck disable=SC2086
+  out=$(TMPDIR=$tmpdir timeout 120 "$guest" run $opts 2>&1)
+  rc=$?
+  echo "$out" | sed 's/^/# /'
+  res=$(grep '^RESULT ' <<<"$out")
+  got=$(sed -n 's/.* outcome=\([^ ]*\) .*/\1/p' <<<"$res")
+  fsck=$(sed -n 's/.* fsck=\([^ ]*\) .*/\1/p' <<<"$res")
+  acked=$(sed -n 's/.* acked=\([0-9]*\) .*/\1/p' <<<"$res")
+  if [ -n "$res" ] && [ "$got" = "$want" ] && [ "$rc" = 0 ] &&
+     [ "${acked:-0}" -gt 0 ] && [ "$fsck" != errors ] && [ "$fsck" != unmountable ]; then
+    ok "$want: $opts"
+  else
+    not_ok "$want (got ${got:-nothing}, rc=$rc, acked=${acked:-?}, fsck=${fsck:-?}): $opts"
+  fi
+done
+done_testing
