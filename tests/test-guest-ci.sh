@@ -7,22 +7,7 @@
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/functions.sh"
 
-guest=$top_srcdir/tools/wcache-guest
-export top_srcdir top_builddir
-requires_cmd qemu-system-x86_64 mkfs.ext4 e2fsck cpio gzip apt-cache
-[ "$(id -u)" = 0 ] || skip_all "needs root (loop mount of the checked ext4 image)"
-[ -x "$top_builddir/server/wcachectl" ] || skip_all "wcachectl is not built"
-
-out=$("$guest" build 2>"$tmpdir/build.err")
-case $? in
-  0) ;;
-  77) skip_all "cannot obtain the guest packages: $(tail -n1 "$tmpdir/build.err")" ;;
-  *) sed 's/^/# /' "$tmpdir/build.err"; bail "building the guest failed" ;;
-esac
-# Build once; every cycle below reuses it.
-WCACHE_GUEST_KERNEL=$(tail -n2 <<<"$out" | head -n1)
-WCACHE_GUEST_INITRD=$(tail -n1 <<<"$out")
-export WCACHE_GUEST_KERNEL WCACHE_GUEST_INITRD
+. "$top_srcdir/tests/guest-functions.sh"   # builds the guest once
 
 # expected outcome | run options
 cells=(
