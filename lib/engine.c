@@ -31,7 +31,12 @@
  * variable, e->cond, is broadcast on every change a thread may wait for:
  * a block leaving LOADING or WRITEBACK, the media draining, a mode switch
  * ending, power on/off.  Functions ending in _locked expect the lock held.
- * There is no other lock in lib/, so there is no lock order.
+ *
+ * Mode switches are serialised by e->switch_lock, taken before e->lock
+ * and held across the media's set_mode op (a file backing's safe reopen,
+ * which takes the backing's own lock inside; backing.c).  Lock order:
+ * switch_lock, then lock; the backing's lock is only ever taken inside
+ * media ops, which never run with e->lock held (except a cut's survivors).
  *
  * Power.  A cut (power.c) turns the power off, bumps e->epoch and waits for
  * media I/O to drain (e->media_inflight), so no media write lands after it.
@@ -82,8 +87,10 @@ wc_engine_new (const struct wc_config *cfg)
   e->ops = cfg->ops;
   e->opaque = cfg->opaque;
   e->on_cut = cfg->on_cut;
+  e->on_power_on = cfg->on_power_on;
   e->debug = cfg->debug;
   pthread_mutex_init (&e->lock, NULL);
+  pthread_mutex_init (&e->switch_lock, NULL);
   pthread_cond_init (&e->cond, NULL);
   {
     pthread_condattr_t attr;
@@ -154,6 +161,7 @@ wc_engine_free (struct wc_engine *e)
   pthread_cond_destroy (&e->cond);
   pthread_cond_destroy (&e->timer_cond);
   pthread_mutex_destroy (&e->lock);
+  pthread_mutex_destroy (&e->switch_lock);
   g_free (e);
 }
 
@@ -756,6 +764,7 @@ wc_set_mode (struct wc_engine *e, enum wc_mode mode)
     errno = EINVAL;
     return -1;
   }
+  pthread_mutex_lock (&e->switch_lock);
   pthread_mutex_lock (&e->lock);
   while (e->switching)
     pthread_cond_wait (&e->cond, &e->lock);
@@ -789,8 +798,20 @@ wc_set_mode (struct wc_engine *e, enum wc_mode mode)
     e->mode = mode;
   err = errno;
   wc_unlock (e);
+  /* The host side follows (DESIGN.md section 5); switch_lock keeps the
+   * media's flags in the order of the switches. */
+  if (rv == 0 && e->ops->set_mode)
+    e->ops->set_mode (e->opaque, mode);
+  pthread_mutex_unlock (&e->switch_lock);
   errno = err;
   return rv;
+}
+
+void
+wc_describe_media (struct wc_engine *e, wc_describe_fn add, void *ctx)
+{
+  if (e->ops->describe)
+    e->ops->describe (e->opaque, add, ctx);
 }
 
 /* ---- State -------------------------------------------------------------- */

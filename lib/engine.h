@@ -65,6 +65,9 @@ struct wc_engine {
   const struct wc_media_ops *ops;
   void *opaque;
   void (*on_cut) (void *opaque, const struct wc_cut_report *);
+  void (*on_power_on) (void *opaque);
+
+  pthread_mutex_t switch_lock;  /* serialises wc_set_mode; before lock */
   void (*debug) (void *opaque, const char *msg);
 
   pthread_mutex_t lock;         /* protects everything below */

@@ -265,6 +265,8 @@ wc_power_on (struct wc_engine *e)
   e->powered = true;
   pthread_cond_broadcast (&e->cond);
   pthread_mutex_unlock (&e->lock);
+  if (e->on_power_on)
+    e->on_power_on (e->opaque);
   return 0;
 }
 

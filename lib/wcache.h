@@ -116,12 +116,24 @@ const char *wc_trigger_name (enum wc_trigger trigger);
  * and wc_oracle_verify reads the media with requests held.
  * fua: the data must be durable when the call returns.  Trims reach the
  * media as zeroes (a trimmed block reads as zeros in the cache too). */
+typedef void (*wc_describe_fn) (void *ctx, const char *key,
+                                const char *value);
+
 struct wc_media_ops {
   int (*read) (void *opaque, void *buf, uint32_t count, uint64_t offset);
   int (*write) (void *opaque, const void *buf, uint32_t count,
                 uint64_t offset, bool fua);
   int (*zero) (void *opaque, uint32_t count, uint64_t offset, bool fua);
   int (*flush) (void *opaque);
+  /* Optional (NULL): called by wc_set_mode after the switch took effect,
+   * serialised with other switches, with no engine lock held and requests
+   * still running, so a media with host-side state per mode (a file's open
+   * flags, DESIGN.md section 5) quiesces its own I/O.  Its failure does not
+   * undo the switch; the media reports it through describe. */
+  void (*set_mode) (void *opaque, enum wc_mode mode);
+  /* Optional (NULL): calls add (ctx, key, value) for each fact about the
+   * media that status and mode replies show (host_flags=...). */
+  void (*describe) (void *opaque, wc_describe_fn add, void *ctx);
 };
 
 /* ---- The engine --------------------------------------------------------- */
@@ -139,6 +151,8 @@ struct wc_config {
   /* Called after every power cut (requested or triggered), from the thread
    * that ran it, with no engine lock held.  May be NULL. */
   void (*on_cut) (void *opaque, const struct wc_cut_report *report);
+  /* Called after every wc_power_on, the same way.  May be NULL. */
+  void (*on_power_on) (void *opaque);
   /* If set, called with one line per cache event (write-backs with their
    * block numbers, destages, cut decisions, mode switches), possibly with
    * the engine lock held: it must not call into the engine.  May be NULL. */
@@ -203,9 +217,14 @@ uint32_t wc_block_size (const struct wc_engine *e);
 /* Mode switch (S5).  Turning WCE off writes back and flushes everything
  * first, with writes held; if that fails the mode is unchanged (-1, errno
  * from the media, or EIO if the power is cut meanwhile).  While the power
- * is off the cache is empty, so any switch succeeds at once. */
+ * is off the cache is empty, so any switch succeeds at once.  After a
+ * successful switch (also to the same mode) the media's set_mode op runs
+ * before wc_set_mode returns: a file backing reopens with the new flags
+ * then, or retries a reopen that failed before. */
 enum wc_mode wc_get_mode (struct wc_engine *e);
 int wc_set_mode (struct wc_engine *e, enum wc_mode mode);
+/* The media's own facts (ops->describe), if it has any. */
+void wc_describe_media (struct wc_engine *e, wc_describe_fn add, void *ctx);
 
 /* Power (S8).  wc_power_cut() returns after the cut has fully happened:
  * requests in flight fail with EIO, the dirty data met the policy, and every

@@ -28,5 +28,10 @@ void wc_control_free (struct wc_control *c);
  * reply line (no newline), newly allocated.  Never fails: a bad request
  * gets an "error: ..." reply.  Thread-safe (the engine locks itself). */
 char *wc_control_exec (struct wc_engine *e, const char *line);
+/* The same, also saying what the reply means as an errno: 0 for "ok",
+ * EINVAL for a request that is wrong in itself (nothing changed), or the
+ * error that stopped the disk doing it (EIO: the media failed or the
+ * power is off).  *reply is newly allocated in every case. */
+int wc_control_run (struct wc_engine *e, const char *line, char **reply);
 
 #endif /* WC_CONTROL_H */

@@ -5,8 +5,9 @@
  * the "help" reply come from the table; tests/test-control-protocol.sh
  * checks that the man page documents every row.
  *
- * A handler gets the words after the command name and appends its reply
- * to an empty GString: "ok" and key=value pairs (kv.h), or "error: ...".
+ * A handler gets the words after the command name and builds its reply:
+ * "ok" and key=value pairs (kv.h), or "error: ..." with an errno that
+ * frontends without a reply line (the FUSE control files) return.
  * It replies only after the action has fully happened: the engine's calls
  * return after a switch, a flush or a cut is complete.
  *
@@ -25,19 +26,43 @@
 #include "control.h"
 #include "kv.h"
 
-static void
-reply_error (GString *r, const char *fmt, ...)
-  __attribute__ ((format (printf, 2, 3)));
+/* A reply being built: the line, and for wc_control_run the errno that
+ * sums it up (0 for ok; EINVAL for a request that is wrong in itself and
+ * changed nothing; another errno when the disk could not do it). */
+struct reply {
+  GString *s;
+  int err;
+};
 
 static void
-reply_error (GString *r, const char *fmt, ...)
+reply_fail (struct reply *r, int err, const char *fmt, ...)
+  __attribute__ ((format (printf, 3, 4)));
+
+static void
+reply_fail (struct reply *r, int err, const char *fmt, ...)
 {
   va_list ap;
 
-  g_string_assign (r, "error: ");
+  g_string_assign (r->s, "error: ");
   va_start (ap, fmt);
-  g_string_append_vprintf (r, fmt, ap);
+  g_string_append_vprintf (r->s, fmt, ap);
   va_end (ap);
+  r->err = err;
+}
+
+#define reply_error(r, ...) reply_fail ((r), EINVAL, __VA_ARGS__)
+
+static void
+reply_ok (struct reply *r, const char *text)
+{
+  g_string_assign (r->s, text);
+  r->err = 0;
+}
+
+static void
+add_media_fact (void *ctx, const char *key, const char *value)
+{
+  wc_kv_add (ctx, key, value);
 }
 
 /* Whole-string unsigned decimal, no sign, no spaces. */
@@ -48,28 +73,37 @@ parse_u64 (const char *s, uint64_t *v)
 }
 
 static void
-add_mode (GString *r, enum wc_mode mode)
+add_mode (struct reply *r, enum wc_mode mode)
 {
-  wc_kv_add (r, "mode", wc_mode_name (mode));
-  wc_kv_add_u64 (r, "wce", wc_mode_wce (mode));
-  wc_kv_add (r, "cache_type", wc_mode_cache_type (mode));
+  wc_kv_add (r->s, "mode", wc_mode_name (mode));
+  wc_kv_add_u64 (r->s, "wce", wc_mode_wce (mode));
+  wc_kv_add (r->s, "cache_type", wc_mode_cache_type (mode));
+}
+
+/* The media's facts: a file backing's host flags in force and why a
+ * reopen kept the old ones (DESIGN.md section 5). */
+static void
+add_media (struct reply *r, struct wc_engine *e)
+{
+  wc_describe_media (e, add_media_fact, r->s);
 }
 
 static void
-add_prefixed (GString *r, const char *prefix, const char *name, uint64_t v)
+add_prefixed (struct reply *r, const char *prefix, const char *name,
+              uint64_t v)
 {
   g_autofree char *key = g_strconcat (prefix, name, NULL);
 
-  wc_kv_add_u64 (r, key, v);
+  wc_kv_add_u64 (r->s, key, v);
 }
 
 static void
-add_cut_report (GString *r, const char *prefix,
+add_cut_report (struct reply *r, const char *prefix,
                 const struct wc_cut_report *rep)
 {
   g_autofree char *key = g_strconcat (prefix, "policy", NULL);
 
-  wc_kv_add (r, key, wc_policy_name (rep->policy));
+  wc_kv_add (r->s, key, wc_policy_name (rep->policy));
   add_prefixed (r, prefix, "seed", rep->seed);
   add_prefixed (r, prefix, "dirty", rep->dirty);
   add_prefixed (r, prefix, "kept", rep->kept);
@@ -81,7 +115,7 @@ add_cut_report (GString *r, const char *prefix,
 /* ---- mode [NAME] -------------------------------------------------------- */
 
 static void
-cmd_mode (struct wc_engine *e, char **argv, int argc, GString *r)
+cmd_mode (struct wc_engine *e, char **argv, int argc, struct reply *r)
 {
   enum wc_mode mode, old;
 
@@ -98,20 +132,22 @@ cmd_mode (struct wc_engine *e, char **argv, int argc, GString *r)
     old = wc_get_mode (e);
     if (wc_set_mode (e, mode) == -1) {
       /* S5: the mode did not change and nothing was lost. */
-      reply_error (r, "mode: switching %s -> %s: %s; the mode stays %s",
-                   wc_mode_name (old), wc_mode_name (mode),
-                   g_strerror (errno), wc_mode_name (wc_get_mode (e)));
+      int err = errno;
+      reply_fail (r, err, "mode: switching %s -> %s: %s; the mode stays %s",
+                  wc_mode_name (old), wc_mode_name (mode),
+                  g_strerror (err), wc_mode_name (wc_get_mode (e)));
       return;
     }
   }
-  g_string_assign (r, "ok");
+  reply_ok (r, "ok");
   add_mode (r, wc_get_mode (e));
+  add_media (r, e);
 }
 
 /* ---- flush -------------------------------------------------------------- */
 
 static void
-cmd_flush (struct wc_engine *e, char **argv, int argc, GString *r)
+cmd_flush (struct wc_engine *e, char **argv, int argc, struct reply *r)
 {
   if (argc > 0) {
     reply_error (r, "flush: takes no arguments");
@@ -119,10 +155,12 @@ cmd_flush (struct wc_engine *e, char **argv, int argc, GString *r)
   }
   /* The operator's flush writes back even in unsafe mode. */
   if (wc_flush (e, WC_FORCE) == -1) {
-    reply_error (r, "flush: %s; failed data stays cached", g_strerror (errno));
+    int err = errno;
+    reply_fail (r, err, "flush: %s; failed data stays cached",
+                g_strerror (err));
     return;
   }
-  g_string_assign (r, "ok");
+  reply_ok (r, "ok");
 }
 
 /* ---- power-cut [key=value ...] | power-cut cancel ------------------------ */
@@ -135,7 +173,7 @@ struct cut_args {
 };
 
 static bool
-parse_after (const char *v, struct cut_args *a, GString *r)
+parse_after (const char *v, struct cut_args *a, struct reply *r)
 {
   static const struct { const char *name; enum wc_trigger t; } kinds[] = {
     { "writes", WC_TRIGGER_WRITES },
@@ -181,7 +219,7 @@ parse_after (const char *v, struct cut_args *a, GString *r)
 }
 
 static bool
-parse_cut_args (char **argv, int argc, struct cut_args *a, GString *r)
+parse_cut_args (char **argv, int argc, struct cut_args *a, struct reply *r)
 {
   bool seen[5] = { false };
   static const char *const keys[] = { "policy", "seed", "p", "unit", "after" };
@@ -259,7 +297,7 @@ parse_cut_args (char **argv, int argc, struct cut_args *a, GString *r)
 }
 
 static void
-cmd_power_cut (struct wc_engine *e, char **argv, int argc, GString *r)
+cmd_power_cut (struct wc_engine *e, char **argv, int argc, struct reply *r)
 {
   struct cut_args a;
   struct wc_cut_report rep;
@@ -267,7 +305,7 @@ cmd_power_cut (struct wc_engine *e, char **argv, int argc, GString *r)
 
   if (argc == 1 && strcmp (argv[0], "cancel") == 0) {
     wc_arm_cut (e, NULL, WC_TRIGGER_NONE, 0);
-    g_string_assign (r, "ok armed=none");
+    reply_ok (r, "ok armed=none");
     return;
   }
   if (!parse_cut_args (argv, argc, &a, r))
@@ -283,49 +321,51 @@ cmd_power_cut (struct wc_engine *e, char **argv, int argc, GString *r)
       ? wc_arm_cut_at_mark (e, &a.cut, a.mark)
       : wc_arm_cut (e, &a.cut, a.trigger, a.n);
     if (rv == -1) {
-      reply_error (r, "power-cut: arming: %s", g_strerror (errno));
+      int err = errno;
+      reply_fail (r, err, "power-cut: arming: %s", g_strerror (err));
       return;
     }
-    g_string_assign (r, "ok");
+    reply_ok (r, "ok");
     if (a.trigger == WC_TRIGGER_MARK)
-      wc_kv_add_printf (r, "armed", "mark:%s", a.mark);
+      wc_kv_add_printf (r->s, "armed", "mark:%s", a.mark);
     else
-      wc_kv_add_printf (r, "armed", "%s:%" PRIu64,
+      wc_kv_add_printf (r->s, "armed", "%s:%" PRIu64,
                         wc_trigger_name (a.trigger), a.n);
-    wc_kv_add (r, "policy", wc_policy_name (a.cut.policy));
+    wc_kv_add (r->s, "policy", wc_policy_name (a.cut.policy));
     if (a.cut.seed_set)
-      wc_kv_add_u64 (r, "seed", a.cut.seed);
+      wc_kv_add_u64 (r->s, "seed", a.cut.seed);
     return;
   }
 
   if (wc_power_cut (e, &a.cut, &rep) == -1) {
-    if (errno == EIO)
-      reply_error (r, "power-cut: the power is already off");
+    int err = errno;
+    if (err == EIO)
+      reply_fail (r, EIO, "power-cut: the power is already off");
     else
-      reply_error (r, "power-cut: %s", g_strerror (errno));
+      reply_fail (r, err, "power-cut: %s", g_strerror (err));
     return;
   }
-  g_string_assign (r, "ok power=off");
+  reply_ok (r, "ok power=off");
   add_cut_report (r, "", &rep);
 }
 
 /* ---- power-on ----------------------------------------------------------- */
 
 static void
-cmd_power_on (struct wc_engine *e, char **argv, int argc, GString *r)
+cmd_power_on (struct wc_engine *e, char **argv, int argc, struct reply *r)
 {
   if (argc > 0) {
     reply_error (r, "power-on: takes no arguments");
     return;
   }
   wc_power_on (e);
-  g_string_assign (r, "ok power=on");
+  reply_ok (r, "ok power=on");
 }
 
 /* ---- status ------------------------------------------------------------- */
 
 static void
-cmd_status (struct wc_engine *e, char **argv, int argc, GString *r)
+cmd_status (struct wc_engine *e, char **argv, int argc, struct reply *r)
 {
   struct wc_stats st;
   uint32_t bs = wc_block_size (e);
@@ -335,35 +375,36 @@ cmd_status (struct wc_engine *e, char **argv, int argc, GString *r)
     return;
   }
   wc_get_stats (e, &st);
-  g_string_assign (r, "ok");
-  wc_kv_add (r, "power", st.powered ? "on" : "off");
+  reply_ok (r, "ok");
+  wc_kv_add (r->s, "power", st.powered ? "on" : "off");
   add_mode (r, st.mode);
-  wc_kv_add_u64 (r, "size", wc_size (e));
-  wc_kv_add_u64 (r, "block_size", bs);
-  wc_kv_add_u64 (r, "cache_bytes", st.cache_blocks_max * bs);
-  wc_kv_add_u64 (r, "dirty_blocks", st.cached_blocks);
-  wc_kv_add_u64 (r, "dirty_bytes", st.cached_blocks * bs);
-  wc_kv_add_u64 (r, "reads", st.reads);
-  wc_kv_add_u64 (r, "writes", st.writes);
-  wc_kv_add_u64 (r, "fua_writes", st.fua_writes);
-  wc_kv_add_u64 (r, "zeroes", st.zeroes);
-  wc_kv_add_u64 (r, "trims", st.trims);
-  wc_kv_add_u64 (r, "flushes", st.flushes);
-  wc_kv_add_u64 (r, "bytes_read", st.bytes_read);
-  wc_kv_add_u64 (r, "bytes_written", st.bytes_written);
-  wc_kv_add_u64 (r, "writeback_blocks", st.writeback_blocks);
-  wc_kv_add_u64 (r, "writeback_ios", st.writeback_ios);
-  wc_kv_add_u64 (r, "destaged_blocks", st.destaged_blocks);
-  wc_kv_add_u64 (r, "media_errors", st.media_errors);
-  wc_kv_add_u64 (r, "marks", st.marks);
-  wc_kv_add_u64 (r, "cuts", st.cuts);
-  wc_kv_add (r, "armed", wc_trigger_name (st.armed));
+  wc_kv_add_u64 (r->s, "size", wc_size (e));
+  wc_kv_add_u64 (r->s, "block_size", bs);
+  add_media (r, e);
+  wc_kv_add_u64 (r->s, "cache_bytes", st.cache_blocks_max * bs);
+  wc_kv_add_u64 (r->s, "dirty_blocks", st.cached_blocks);
+  wc_kv_add_u64 (r->s, "dirty_bytes", st.cached_blocks * bs);
+  wc_kv_add_u64 (r->s, "reads", st.reads);
+  wc_kv_add_u64 (r->s, "writes", st.writes);
+  wc_kv_add_u64 (r->s, "fua_writes", st.fua_writes);
+  wc_kv_add_u64 (r->s, "zeroes", st.zeroes);
+  wc_kv_add_u64 (r->s, "trims", st.trims);
+  wc_kv_add_u64 (r->s, "flushes", st.flushes);
+  wc_kv_add_u64 (r->s, "bytes_read", st.bytes_read);
+  wc_kv_add_u64 (r->s, "bytes_written", st.bytes_written);
+  wc_kv_add_u64 (r->s, "writeback_blocks", st.writeback_blocks);
+  wc_kv_add_u64 (r->s, "writeback_ios", st.writeback_ios);
+  wc_kv_add_u64 (r->s, "destaged_blocks", st.destaged_blocks);
+  wc_kv_add_u64 (r->s, "media_errors", st.media_errors);
+  wc_kv_add_u64 (r->s, "marks", st.marks);
+  wc_kv_add_u64 (r->s, "cuts", st.cuts);
+  wc_kv_add (r->s, "armed", wc_trigger_name (st.armed));
   if (st.armed != WC_TRIGGER_NONE) {
     if (st.armed == WC_TRIGGER_MARK)
-      wc_kv_add (r, "armed_mark", st.armed_mark);
+      wc_kv_add (r->s, "armed_mark", st.armed_mark);
     else
-      wc_kv_add_u64 (r, "armed_remaining", st.armed_remaining);
-    wc_kv_add (r, "armed_policy", wc_policy_name (st.armed_cut.policy));
+      wc_kv_add_u64 (r->s, "armed_remaining", st.armed_remaining);
+    wc_kv_add (r->s, "armed_policy", wc_policy_name (st.armed_cut.policy));
   }
   if (st.have_last_cut)
     add_cut_report (r, "last_cut_", &st.last_cut);
@@ -372,34 +413,36 @@ cmd_status (struct wc_engine *e, char **argv, int argc, GString *r)
 /* ---- mark TEXT ---------------------------------------------------------- */
 
 static void
-cmd_mark (struct wc_engine *e, char **argv, int argc, GString *r)
+cmd_mark (struct wc_engine *e, char **argv, int argc, struct reply *r)
 {
   if (argc != 1) {
     reply_error (r, "mark: usage: mark TEXT");
     return;
   }
   if (wc_mark (e, argv[0]) == -1) {
-    reply_error (r, "mark: %s", errno == EIO ? "the power is off"
-                 : g_strerror (errno));
+    int err = errno;
+    reply_fail (r, err, "mark: %s", err == EIO ? "the power is off"
+                : g_strerror (err));
     return;
   }
-  g_string_assign (r, "ok");
-  wc_kv_add (r, "mark", argv[0]);
-  wc_kv_add (r, "power", wc_powered (e) ? "on" : "off");
+  reply_ok (r, "ok");
+  wc_kv_add (r->s, "mark", argv[0]);
+  wc_kv_add (r->s, "power", wc_powered (e) ? "on" : "off");
 }
 
 /* ---- log ---------------------------------------------------------------- */
 
 static void
-cmd_log (struct wc_engine *e, char **argv, int argc, GString *r)
+cmd_log (struct wc_engine *e, char **argv, int argc, struct reply *r)
 {
-  reply_error (r, "log: the write log is not in this version of wcache");
+  reply_fail (r, ENOTSUP,
+              "log: the write log is not in this version of wcache");
 }
 
 /* ---- the table ---------------------------------------------------------- */
 
 static void cmd_help (struct wc_engine *e, char **argv, int argc,
-                      GString *r);
+                      struct reply *r);
 
 enum wc_args { ARGS_WORDS, ARGS_REST };
 
@@ -408,7 +451,7 @@ static const struct command {
   enum wc_args args;            /* words, or the rest of the line as one */
   const char *synopsis;
   const char *help;
-  void (*run) (struct wc_engine *e, char **argv, int argc, GString *r);
+  void (*run) (struct wc_engine *e, char **argv, int argc, struct reply *r);
 } commands[] = {
   { "mode", ARGS_WORDS, "mode [NAME]",
     "query the cache mode, or switch it (S5)", cmd_mode },
@@ -430,18 +473,18 @@ static const struct command {
 };
 
 static void
-cmd_help (struct wc_engine *e, char **argv, int argc, GString *r)
+cmd_help (struct wc_engine *e, char **argv, int argc, struct reply *r)
 {
-  g_string_assign (r, "ok");
+  reply_ok (r, "ok");
   for (size_t i = 0; i < G_N_ELEMENTS (commands); i++)
-    wc_kv_add_printf (r, commands[i].name, "%s: %s", commands[i].synopsis,
+    wc_kv_add_printf (r->s, commands[i].name, "%s: %s", commands[i].synopsis,
                       commands[i].help);
 }
 
-char *
-wc_control_exec (struct wc_engine *e, const char *line)
+/* Parses and runs one request into r. */
+static void
+run (struct wc_engine *e, const char *line, struct reply *r)
 {
-  g_autoptr (GString) r = g_string_new (NULL);
   g_autofree char *copy = NULL;
   g_auto (GStrv) words = NULL;
   const char *rest;
@@ -451,7 +494,7 @@ wc_control_exec (struct wc_engine *e, const char *line)
     if (*p < 0x20 || *p > 0x7e) {
       reply_error (r, "the request holds a byte that is not printable ASCII "
                    "(0x%02x)", *p);
-      return g_string_free (g_steal_pointer (&r), FALSE);
+      return;
     }
   }
   while (*line == ' ')
@@ -459,7 +502,7 @@ wc_control_exec (struct wc_engine *e, const char *line)
   len = strcspn (line, " ");
   if (len == 0) {
     reply_error (r, "empty request; try 'help'");
-    return g_string_free (g_steal_pointer (&r), FALSE);
+    return;
   }
   rest = line + len;
   while (*rest == ' ')
@@ -493,9 +536,27 @@ wc_control_exec (struct wc_engine *e, const char *line)
       break;
     }
     c->run (e, words, n, r);
-    return g_string_free (g_steal_pointer (&r), FALSE);
+    return;
   }
   reply_error (r, "unknown command '%.*s'; try 'help'", (int) MIN (len, 64),
                line);
-  return g_string_free (g_steal_pointer (&r), FALSE);
+}
+
+int
+wc_control_run (struct wc_engine *e, const char *line, char **reply)
+{
+  struct reply r = { .s = g_string_new (NULL), .err = 0 };
+
+  run (e, line, &r);
+  *reply = g_string_free (r.s, FALSE);
+  return r.err;
+}
+
+char *
+wc_control_exec (struct wc_engine *e, const char *line)
+{
+  char *reply;
+
+  (void) wc_control_run (e, line, &reply);
+  return reply;
 }

@@ -1,0 +1,490 @@
+/* The file backing: media ops over a local image file, and safe reopen
+ * (DESIGN.md section 5).  The calling sequence is in backing.h.
+ *
+ * Descriptors.  b->fd is the image opened with the mode's host flags.
+ * When those include O_DIRECT, b->fd_any is a second descriptor of the
+ * same file with the same O_DSYNC but no O_DIRECT, for requests O_DIRECT
+ * would refuse (not aligned to WC_BACKING_ALIGN: the engine's torn-cut
+ * units, a client's odd read, the tail of an odd-sized image); otherwise
+ * fd_any is fd.  Both are reopened together.
+ *
+ * Durability.  A FUA write on a descriptor without O_DSYNC uses
+ * pwritev2 (RWF_DSYNC), falling back to fdatasync if the kernel or the
+ * filesystem refuses the flag.  Zeroes use fallocate (ZERO_RANGE, then
+ * PUNCH_HOLE), falling back to writing zeros, and fdatasync for FUA.
+ * Flush is fdatasync, which covers the inode whichever descriptor wrote.
+ *
+ * Locking.  b->lock, a writer-preferring rwlock, protects fd, fd_any,
+ * flags and error.  Every op holds it shared for the whole I/O; a reopen
+ * holds it exclusive, which is the quiesce: it waits for I/O in flight and
+ * holds new I/O until the swap is done (writer preference keeps a stream
+ * of I/O from starving it).  The engine never calls ops with its own lock
+ * held except for a cut's survivors, and a reopen never calls the engine,
+ * so there is no cycle (lock order in engine.c).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "backing.h"
+
+struct wc_backing {
+  char *path;                   /* for messages; immutable */
+  uint64_t size;                /* immutable */
+  bool readonly;                /* immutable */
+
+  pthread_rwlock_t lock;        /* protects the fields below */
+  int fd;                       /* the image, with flags */
+  int fd_any;                   /* fd without O_DIRECT, or fd itself */
+  int flags;                    /* host flags in force */
+  char *error;                  /* why the last reopen kept the old
+                                 * descriptor; NULL after a success */
+};
+
+/* Host flags we manage; anything else in a mode's flags is a bug. */
+#define HOST_FLAGS (O_DIRECT | O_DSYNC)
+
+const char *
+wc_backing_flags_name (int flags)
+{
+  switch (flags & HOST_FLAGS) {
+  case 0: return "buffered";
+  case O_DSYNC: return "O_DSYNC";
+  case O_DIRECT: return "O_DIRECT";
+  default: return "O_DIRECT|O_DSYNC";
+  }
+}
+
+static int
+open_flags (const struct wc_backing *b, int host)
+{
+  return (b->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | host;
+}
+
+/* Opens the pair of descriptors for host flags from path (the image, or
+ * /proc/self/fd/N).  On failure closes what it opened, returns -1 with
+ * errno and the message. */
+static int
+open_pair (const struct wc_backing *b, const char *path, int host,
+           int *fd, int *fd_any, char **message)
+{
+  int err;
+
+  *fd = open (path, open_flags (b, host));
+  if (*fd == -1) {
+    err = errno;
+    *message = g_strdup_printf ("open %s with %s: %s", path,
+                                wc_backing_flags_name (host),
+                                g_strerror (err));
+    errno = err;
+    return -1;
+  }
+  *fd_any = *fd;
+  if (host & O_DIRECT) {
+    *fd_any = open (path, open_flags (b, host & ~O_DIRECT));
+    if (*fd_any == -1) {
+      err = errno;
+      *message = g_strdup_printf ("open %s with %s: %s", path,
+                                  wc_backing_flags_name (host & ~O_DIRECT),
+                                  g_strerror (err));
+      close (*fd);
+      errno = err;
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static void
+close_pair (int fd, int fd_any)
+{
+  if (fd_any != fd)
+    close (fd_any);
+  close (fd);
+}
+
+struct wc_backing *
+wc_backing_open (const char *path, enum wc_mode mode, bool readonly,
+                 char **message)
+{
+  struct wc_backing *b;
+  pthread_rwlockattr_t attr;
+  struct stat st;
+  int host = wc_mode_host_flags (mode), err;
+
+  b = g_new0 (struct wc_backing, 1);
+  b->path = g_strdup (path);
+  b->readonly = readonly;
+  if (open_pair (b, path, host, &b->fd, &b->fd_any, message) == -1) {
+    err = errno;
+    if (err == EINVAL && (host & O_DIRECT)) {
+      g_autofree char *m = *message;
+      *message = g_strdup_printf ("%s (the filesystem may not support "
+                                  "O_DIRECT, as tmpfs does not: start in "
+                                  "writeback or writethrough)", m);
+    }
+    goto fail;
+  }
+  if (fstat (b->fd, &st) == -1) {
+    err = errno;
+    *message = g_strdup_printf ("stat %s: %s", path, g_strerror (err));
+    close_pair (b->fd, b->fd_any);
+    goto fail;
+  }
+  if (!S_ISREG (st.st_mode)) {
+    err = EINVAL;
+    *message = g_strdup_printf ("%s: not a regular file", path);
+    close_pair (b->fd, b->fd_any);
+    goto fail;
+  }
+  b->size = st.st_size;
+  b->flags = host;
+  pthread_rwlockattr_init (&attr);
+  pthread_rwlockattr_setkind_np (&attr,
+                                 PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init (&b->lock, &attr);
+  pthread_rwlockattr_destroy (&attr);
+  return b;
+
+ fail:
+  g_free (b->path);
+  g_free (b);
+  errno = err;
+  return NULL;
+}
+
+void
+wc_backing_close (struct wc_backing *b)
+{
+  if (!b)
+    return;
+  close_pair (b->fd, b->fd_any);
+  pthread_rwlock_destroy (&b->lock);
+  g_free (b->error);
+  g_free (b->path);
+  g_free (b);
+}
+
+uint64_t
+wc_backing_size (struct wc_backing *b)
+{
+  return b->size;
+}
+
+/* ---- I/O (b->lock held shared) ------------------------------------------ */
+
+static bool
+aligned (const struct wc_backing *b, const void *buf, uint32_t count,
+         uint64_t offset)
+{
+  return (b->flags & O_DIRECT) == 0 ||
+    (((uintptr_t) buf | count | offset) & (WC_BACKING_ALIGN - 1)) == 0;
+}
+
+/* For O_DIRECT: an aligned-memory copy when only the buffer is unaligned. */
+static void *
+bounce_new (uint32_t count)
+{
+  void *p;
+
+  if (posix_memalign (&p, WC_BACKING_ALIGN, count) != 0) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return p;
+}
+
+static bool
+range_aligned (uint32_t count, uint64_t offset)
+{
+  return ((count | offset) & (WC_BACKING_ALIGN - 1)) == 0;
+}
+
+/* Reads all of count, zero-filling past the end of the file (an image
+ * shrunk behind our back reads as zeros, as a sparse hole would). */
+static int
+pread_full (int fd, char *buf, uint32_t count, uint64_t offset)
+{
+  while (count > 0) {
+    ssize_t r = pread (fd, buf, count, offset);
+
+    if (r == -1) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    if (r == 0) {
+      memset (buf, 0, count);
+      return 0;
+    }
+    buf += r;
+    count -= r;
+    offset += r;
+  }
+  return 0;
+}
+
+/* Writes all of count; dsync asks pwritev2 for RWF_DSYNC.  Returns -1
+ * with EOPNOTSUPP if dsync was refused before anything was written. */
+static int
+pwrite_full (int fd, const char *buf, uint32_t count, uint64_t offset,
+             bool dsync)
+{
+  while (count > 0) {
+    struct iovec iov = { .iov_base = (void *) buf, .iov_len = count };
+    ssize_t r = pwritev2 (fd, &iov, 1, offset, dsync ? RWF_DSYNC : 0);
+
+    if (r == -1) {
+      if (errno == EINTR)
+        continue;
+      if (errno == ENOTSUP)
+        errno = EOPNOTSUPP;
+      return -1;
+    }
+    buf += r;
+    count -= r;
+    offset += r;
+  }
+  return 0;
+}
+
+static int
+backing_read (void *opaque, void *buf, uint32_t count, uint64_t offset)
+{
+  struct wc_backing *b = opaque;
+  int rv, err;
+
+  pthread_rwlock_rdlock (&b->lock);
+  if (aligned (b, buf, count, offset))
+    rv = pread_full (b->fd, buf, count, offset);
+  else if (!range_aligned (count, offset))
+    rv = pread_full (b->fd_any, buf, count, offset);
+  else {
+    void *bounce = bounce_new (count);
+
+    rv = bounce ? pread_full (b->fd, bounce, count, offset) : -1;
+    if (rv == 0)
+      memcpy (buf, bounce, count);
+    err = errno;
+    free (bounce);
+    errno = err;
+  }
+  err = errno;
+  pthread_rwlock_unlock (&b->lock);
+  errno = err;
+  return rv;
+}
+
+/* One write on fd, durable if fua.  O_DSYNC descriptors need nothing
+ * more; others ask for RWF_DSYNC, or fdatasync when that is refused. */
+static int
+write_durable (struct wc_backing *b, int fd, const void *buf, uint32_t count,
+               uint64_t offset, bool fua)
+{
+  bool dsync = fua && (b->flags & O_DSYNC) == 0;
+
+  if (pwrite_full (fd, buf, count, offset, dsync) == 0)
+    return 0;
+  if (!dsync || errno != EOPNOTSUPP)
+    return -1;
+  if (pwrite_full (fd, buf, count, offset, false) == -1)
+    return -1;
+  return fdatasync (fd);
+}
+
+static int
+backing_write (void *opaque, const void *buf, uint32_t count,
+               uint64_t offset, bool fua)
+{
+  struct wc_backing *b = opaque;
+  int rv, err;
+
+  pthread_rwlock_rdlock (&b->lock);
+  if (aligned (b, buf, count, offset))
+    rv = write_durable (b, b->fd, buf, count, offset, fua);
+  else if (!range_aligned (count, offset))
+    rv = write_durable (b, b->fd_any, buf, count, offset, fua);
+  else {
+    void *bounce = bounce_new (count);
+
+    rv = -1;
+    if (bounce) {
+      memcpy (bounce, buf, count);
+      rv = write_durable (b, b->fd, bounce, count, offset, fua);
+    }
+    err = errno;
+    free (bounce);
+    errno = err;
+  }
+  err = errno;
+  pthread_rwlock_unlock (&b->lock);
+  errno = err;
+  return rv;
+}
+
+/* Zeros by writing them, for filesystems without fallocate modes. */
+static int
+write_zeroes (struct wc_backing *b, uint32_t count, uint64_t offset)
+{
+  static const char zeroes[64 * 1024]
+    __attribute__ ((aligned (WC_BACKING_ALIGN)));
+
+  while (count > 0) {
+    uint32_t n = MIN (count, sizeof zeroes);
+    int fd = aligned (b, zeroes, n, offset) ? b->fd : b->fd_any;
+
+    if (pwrite_full (fd, zeroes, n, offset, false) == -1)
+      return -1;
+    count -= n;
+    offset += n;
+  }
+  return 0;
+}
+
+static int
+backing_zero (void *opaque, uint32_t count, uint64_t offset, bool fua)
+{
+  struct wc_backing *b = opaque;
+  int rv, err;
+
+  pthread_rwlock_rdlock (&b->lock);
+  rv = fallocate (b->fd_any, FALLOC_FL_ZERO_RANGE, offset, count);
+  if (rv == -1 && (errno == EOPNOTSUPP || errno == ENOSYS))
+    rv = fallocate (b->fd_any, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                    offset, count);
+  if (rv == -1 && (errno == EOPNOTSUPP || errno == ENOSYS))
+    rv = write_zeroes (b, count, offset);
+  /* fallocate does not honour O_DSYNC; FUA needs the sync either way. */
+  if (rv == 0 && fua)
+    rv = fdatasync (b->fd);
+  err = errno;
+  pthread_rwlock_unlock (&b->lock);
+  errno = err;
+  return rv;
+}
+
+static int
+backing_flush (void *opaque)
+{
+  struct wc_backing *b = opaque;
+  int rv, err;
+
+  pthread_rwlock_rdlock (&b->lock);
+  rv = fdatasync (b->fd);
+  err = errno;
+  pthread_rwlock_unlock (&b->lock);
+  errno = err;
+  return rv;
+}
+
+/* ---- Safe reopen (DESIGN.md section 5) ---------------------------------- */
+
+static void
+set_error_locked (struct wc_backing *b, char *message)
+{
+  g_free (b->error);
+  b->error = message;
+}
+
+int
+wc_backing_set_mode (struct wc_backing *b, enum wc_mode mode)
+{
+  int want = wc_mode_host_flags (mode), fd, fd_any, err;
+  char proc[64];
+  char *message = NULL;
+
+  /* Exclusive: waits for I/O in flight, holds new I/O (the quiesce). */
+  pthread_rwlock_wrlock (&b->lock);
+  if (want == b->flags) {
+    set_error_locked (b, NULL);
+    pthread_rwlock_unlock (&b->lock);
+    return 0;
+  }
+  /* What the old descriptor wrote must not depend on the new one. */
+  if (fdatasync (b->fd) == -1) {
+    err = errno;
+    set_error_locked (b, g_strdup_printf ("reopen %s with %s: fdatasync: %s; "
+                                          "keeping %s", b->path,
+                                          wc_backing_flags_name (want),
+                                          g_strerror (err),
+                                          wc_backing_flags_name (b->flags)));
+    goto fail;
+  }
+  /* Through /proc, not the path: it reaches the same inode even if the
+   * image was renamed or deleted meanwhile. */
+  snprintf (proc, sizeof proc, "/proc/self/fd/%d", b->fd);
+  if (open_pair (b, proc, want, &fd, &fd_any, &message) == -1) {
+    err = errno;
+    set_error_locked (b, g_strdup_printf ("reopen %s: %s; keeping %s",
+                                          b->path, message,
+                                          wc_backing_flags_name (b->flags)));
+    g_free (message);
+    goto fail;
+  }
+  close_pair (b->fd, b->fd_any);
+  b->fd = fd;
+  b->fd_any = fd_any;
+  b->flags = want;
+  set_error_locked (b, NULL);
+  pthread_rwlock_unlock (&b->lock);
+  return 0;
+
+ fail:
+  pthread_rwlock_unlock (&b->lock);
+  errno = err;
+  return -1;
+}
+
+int
+wc_backing_flags (struct wc_backing *b, int *fd)
+{
+  int flags;
+
+  pthread_rwlock_rdlock (&b->lock);
+  flags = b->flags;
+  if (fd)
+    *fd = b->fd;
+  pthread_rwlock_unlock (&b->lock);
+  return flags;
+}
+
+void
+wc_backing_describe (void *opaque, wc_describe_fn add, void *ctx)
+{
+  struct wc_backing *b = opaque;
+  char fd[16];
+
+  pthread_rwlock_rdlock (&b->lock);
+  snprintf (fd, sizeof fd, "%d", b->fd);
+  add (ctx, "host_flags", wc_backing_flags_name (b->flags));
+  add (ctx, "host_fd", fd);
+  if (b->error)
+    add (ctx, "host_error", b->error);
+  pthread_rwlock_unlock (&b->lock);
+}
+
+static void
+backing_set_mode (void *opaque, enum wc_mode mode)
+{
+  /* The failure is kept for describe; the switch itself stands. */
+  (void) wc_backing_set_mode (opaque, mode);
+}
+
+const struct wc_media_ops wc_backing_ops = {
+  .read = backing_read,
+  .write = backing_write,
+  .zero = backing_zero,
+  .flush = backing_flush,
+  .set_mode = backing_set_mode,
+  .describe = wc_backing_describe,
+};
