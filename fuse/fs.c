@@ -1,0 +1,470 @@
+/* The FUSE operations: a flat directory holding "disk" and the control
+ * files (ctlfiles.c).
+ *
+ * disk.  Each open file gets a handle remembering its open flags and the
+ * engine's power epoch at open.  Every request goes through wc_submit
+ * with that epoch, so a file opened before a power cut fails with EIO for
+ * ever, even after power-on, as an NBD connection does: a loop device or
+ * a mounted filesystem that survived the cut cannot write stale state onto
+ * the disk that came back; reopen it after power-on.
+ *   write        WC_FUA if the file was opened O_SYNC or O_DSYNC (each
+ *                write durable before it returns)
+ *   fsync        engine flush (S3); fdatasync and fsync alike
+ *   fallocate    PUNCH_HOLE -> trim, ZERO_RANGE -> zero, both cached
+ *                writes; plain allocation succeeds and does nothing
+ *   truncate     accepted and ignored, as a block device ignores O_TRUNC:
+ *                a disk's size does not change
+ *   close        nothing (FUSE's flush); a real disk is not told either
+ * O_DIRECT opens bypass the kernel's page cache (direct_io).  Other opens
+ * use it, write-through (no writeback_cache), so every write(2) reaches the
+ * engine before it returns; after a cut and at power-on the page cache of
+ * "disk" is invalidated so that no reader sees data the cut took away.
+ * The invalidation runs on a thread of its own because libfuse forbids it
+ * inside a request on the same file, which a write that fires a trigger is.
+ *
+ * With an NBD backing (wf.nbd) the same calls go to the server through
+ * libnbd instead, with no epoch and no cache of ours.
+ *
+ * Locking: inval_lock protects the invalidation thread's state.  Nothing
+ * else here is shared and mutable.
+ */
+#include <config.h>
+
+#define FUSE_USE_VERSION 312
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <fuse.h>
+#include <glib.h>
+
+#include "wcache-fuse.h"
+
+#define DISK "/disk"
+
+enum kind { KIND_DISK, KIND_CTL };
+
+struct handle {
+  enum kind kind;
+  int flags;                    /* open(2) flags */
+  uint64_t epoch;               /* disk: wc_epoch at open */
+  int ctl;                      /* control file index */
+  GString *content;             /* control file: what reads return */
+};
+
+static struct handle *
+handle_of (struct fuse_file_info *fi)
+{
+  return (struct handle *) (uintptr_t) fi->fh;
+}
+
+/* ---- Paths -------------------------------------------------------------- */
+
+/* PATH_ROOT, PATH_DISK, a control file index, or -ENOENT. */
+#define PATH_ROOT (-1000)
+#define PATH_DISK (-1001)
+
+static int
+lookup (const char *path)
+{
+  int i;
+
+  if (strcmp (path, "/") == 0)
+    return PATH_ROOT;
+  if (strcmp (path, DISK) == 0)
+    return PATH_DISK;
+  if (path[0] != '/' || !wf_has_control_files ())
+    return -ENOENT;
+  i = wf_ctl_lookup (path + 1);
+  return i >= 0 ? i : -ENOENT;
+}
+
+static int
+wf_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+  int i = lookup (path);
+
+  (void) fi;
+  if (i == -ENOENT)
+    return -ENOENT;
+  memset (st, 0, sizeof *st);
+  st->st_uid = getuid ();
+  st->st_gid = getgid ();
+  st->st_atime = st->st_mtime = st->st_ctime = wf.started;
+  switch (i) {
+  case PATH_ROOT:
+    st->st_mode = S_IFDIR | 0755;
+    st->st_nlink = 2;
+    break;
+  case PATH_DISK:
+    st->st_mode = S_IFREG | (wf.readonly ? 0444 : 0644);
+    st->st_nlink = 1;
+    st->st_size = wf.size;
+    st->st_blksize = 4096;
+    st->st_blocks = (wf.size + 511) / 512;
+    break;
+  default:
+    st->st_mode = S_IFREG | (wf_ctl_writable (i) ? 0644 : 0444);
+    st->st_nlink = 1;
+    st->st_size = 0;            /* generated on read, as in /proc */
+    break;
+  }
+  return 0;
+}
+
+static int
+wf_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+            struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+  (void) off;
+  (void) fi;
+  (void) flags;
+  if (lookup (path) != PATH_ROOT)
+    return -ENOTDIR;
+  filler (buf, ".", NULL, 0, 0);
+  filler (buf, "..", NULL, 0, 0);
+  filler (buf, DISK + 1, NULL, 0, 0);
+  if (wf_has_control_files ())
+    for (int i = 0; wf_ctl_name (i); i++)
+      filler (buf, wf_ctl_name (i), NULL, 0, 0);
+  return 0;
+}
+
+/* ---- Open and close ----------------------------------------------------- */
+
+static int
+wf_open (const char *path, struct fuse_file_info *fi)
+{
+  int i = lookup (path);
+  bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+  struct handle *h;
+
+  if (i == -ENOENT)
+    return -ENOENT;
+  if (i == PATH_ROOT)
+    return -EISDIR;
+  h = g_new0 (struct handle, 1);
+  h->flags = fi->flags;
+  if (i == PATH_DISK) {
+    if (writing && wf.readonly) {
+      g_free (h);
+      return -EROFS;
+    }
+    h->kind = KIND_DISK;
+    h->epoch = wf.e ? wc_epoch (wf.e) : WC_ANY_EPOCH;
+    fi->direct_io = (fi->flags & O_DIRECT) != 0;
+    /* Only this process changes a local disk, and it invalidates the page
+     * cache itself; an NBD server may have other writers. */
+    fi->keep_cache = wf.e != NULL;
+  }
+  else {
+    if (writing && !wf_ctl_writable (i)) {
+      g_free (h);
+      return -EACCES;
+    }
+    h->kind = KIND_CTL;
+    h->ctl = i;
+    fi->direct_io = 1;          /* sizes are 0: reads must reach us */
+  }
+  fi->fh = (uintptr_t) h;
+  return 0;
+}
+
+static int
+wf_release (const char *path, struct fuse_file_info *fi)
+{
+  struct handle *h = handle_of (fi);
+
+  (void) path;
+  if (h->content)
+    g_string_free (h->content, TRUE);
+  g_free (h);
+  return 0;
+}
+
+/* ---- The disk ----------------------------------------------------------- */
+
+static int
+disk_submit (struct handle *h, enum wc_op op, void *buf, uint32_t count,
+             uint64_t offset, unsigned flags)
+{
+  struct wc_request req = {
+    .op = op, .buf = buf, .count = count, .offset = offset, .flags = flags,
+    .epoch = h->epoch,
+  };
+  int rv;
+
+  if (wf.e)
+    rv = wc_submit (wf.e, &req);
+  else {
+    switch (op) {
+    case WC_OP_READ:
+      rv = wf_nbd_read (wf.nbd, buf, count, offset);
+      break;
+    case WC_OP_WRITE:
+      rv = wf_nbd_write (wf.nbd, buf, count, offset, flags & WC_FUA);
+      break;
+    case WC_OP_ZERO:
+    case WC_OP_TRIM:
+      rv = wf_nbd_zero (wf.nbd, count, offset, op == WC_OP_TRIM);
+      if (rv == 0 && (flags & WC_FUA))
+        rv = wf_nbd_flush (wf.nbd);
+      break;
+    case WC_OP_FLUSH:
+      rv = wf_nbd_flush (wf.nbd);
+      break;
+    }
+  }
+  return rv == -1 ? -errno : 0;
+}
+
+/* The part of [offset, offset + size) inside the disk: a read or write
+ * at or past the end is short, as on a block device. */
+static size_t
+clamp (size_t size, off_t offset)
+{
+  if (offset < 0 || (uint64_t) offset >= wf.size)
+    return 0;
+  return MIN ((uint64_t) size, wf.size - offset);
+}
+
+static int
+wf_read (const char *path, char *buf, size_t size, off_t offset,
+         struct fuse_file_info *fi)
+{
+  struct handle *h = handle_of (fi);
+  int rv;
+
+  (void) path;
+  if (h->kind == KIND_CTL) {
+    if (offset == 0 || !h->content) {
+      if (!h->content)
+        h->content = g_string_new (NULL);
+      g_string_truncate (h->content, 0);
+      rv = wf_ctl_show (h->ctl, h->content);
+      if (rv < 0)
+        return rv;
+    }
+    if (offset < 0 || (size_t) offset >= h->content->len)
+      return 0;
+    size = MIN (size, h->content->len - offset);
+    memcpy (buf, h->content->str + offset, size);
+    return size;
+  }
+  size = clamp (size, offset);
+  if (size == 0)
+    return 0;
+  rv = disk_submit (h, WC_OP_READ, buf, size, offset, 0);
+  return rv < 0 ? rv : (int) size;
+}
+
+static int
+wf_write (const char *path, const char *buf, size_t size, off_t offset,
+          struct fuse_file_info *fi)
+{
+  struct handle *h = handle_of (fi);
+  unsigned flags = 0;
+  int rv;
+
+  (void) path;
+  if (h->kind == KIND_CTL) {
+    /* One write(2) is one command, whatever the offset (as in sysfs). */
+    rv = wf_ctl_store (h->ctl, buf, size);
+    return rv < 0 ? rv : (int) size;
+  }
+  if (size > 0 && clamp (size, offset) == 0)
+    return -ENOSPC;
+  size = clamp (size, offset);
+  if (size == 0)
+    return 0;
+  /* O_SYNC/O_DSYNC: durable before the write returns (S2).  Writes of
+   * mmap'd pages (writepage) come without the opener's intent. */
+  if ((h->flags & O_DSYNC) && !fi->writepage)
+    flags |= WC_FUA;
+  rv = disk_submit (h, WC_OP_WRITE, (void *) buf, size, offset, flags);
+  return rv < 0 ? rv : (int) size;
+}
+
+static int
+wf_fsync (const char *path, int datasync, struct fuse_file_info *fi)
+{
+  struct handle *h = handle_of (fi);
+
+  (void) path;
+  (void) datasync;
+  if (h->kind == KIND_CTL)
+    return 0;
+  /* S3: everything acknowledged before this, through any file. */
+  return disk_submit (h, WC_OP_FLUSH, NULL, 0, 0, 0);
+}
+
+static int
+wf_fallocate (const char *path, int mode, off_t offset, off_t length,
+              struct fuse_file_info *fi)
+{
+  struct handle *h = handle_of (fi);
+  enum wc_op op;
+  uint64_t end;
+
+  (void) path;
+  if (h->kind == KIND_CTL)
+    return -EOPNOTSUPP;
+  if (offset < 0 || length <= 0)
+    return -EINVAL;
+  if (mode & FALLOC_FL_PUNCH_HOLE)
+    op = WC_OP_TRIM;
+  else if (mode & FALLOC_FL_ZERO_RANGE)
+    op = WC_OP_ZERO;
+  else if ((mode & ~FALLOC_FL_KEEP_SIZE) == 0)
+    return (uint64_t) offset + length <= wf.size ? 0 : -ENOSPC;
+  else
+    return -EOPNOTSUPP;
+  if (mode & ~(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE |
+               FALLOC_FL_KEEP_SIZE))
+    return -EOPNOTSUPP;
+  if ((uint64_t) offset >= wf.size)
+    return 0;
+  end = MIN ((uint64_t) offset + length, wf.size);
+  /* In pieces the engine's 32-bit counts can hold. */
+  while ((uint64_t) offset < end) {
+    uint32_t n = MIN (end - offset, UINT32_C (1) << 30);
+    int rv = disk_submit (h, op, NULL, n, offset, 0);
+
+    if (rv < 0)
+      return rv;
+    offset += n;
+  }
+  return 0;
+}
+
+static int
+wf_truncate (const char *path, off_t size, struct fuse_file_info *fi)
+{
+  int i = lookup (path);
+
+  (void) size;
+  (void) fi;
+  if (i == -ENOENT)
+    return -ENOENT;
+  if (i == PATH_ROOT)
+    return -EISDIR;
+  if (i == PATH_DISK && wf.readonly)
+    return -EROFS;
+  return 0;
+}
+
+static void *
+wf_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+  (void) conn;
+  /* Inode numbers stable for the life of the mount: the page cache
+   * invalidation finds "disk" by path. */
+  cfg->use_ino = 0;
+  cfg->nullpath_ok = 0;
+  return NULL;
+}
+
+const struct fuse_operations wf_operations = {
+  .init = wf_init,
+  .getattr = wf_getattr,
+  .readdir = wf_readdir,
+  .open = wf_open,
+  .release = wf_release,
+  .read = wf_read,
+  .write = wf_write,
+  .fsync = wf_fsync,
+  .fallocate = wf_fallocate,
+  .truncate = wf_truncate,
+};
+
+/* ---- Page cache invalidation -------------------------------------------- */
+
+static pthread_mutex_t inval_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t inval_cond = PTHREAD_COND_INITIALIZER;
+static uint64_t inval_requested;        /* protected by inval_lock */
+static uint64_t inval_done;             /* protected by inval_lock */
+static bool inval_stop;                 /* protected by inval_lock */
+static bool inval_running;              /* protected by inval_lock */
+static pthread_t inval_thread;
+
+static void *
+inval_main (void *arg)
+{
+  (void) arg;
+  pthread_mutex_lock (&inval_lock);
+  while (!inval_stop) {
+    uint64_t want = inval_requested;
+
+    if (want == inval_done) {
+      pthread_cond_wait (&inval_cond, &inval_lock);
+      continue;
+    }
+    pthread_mutex_unlock (&inval_lock);
+    /* -ENOENT if the kernel never looked "disk" up: nothing cached. */
+    (void) fuse_invalidate_path (wf.fuse, DISK);
+    pthread_mutex_lock (&inval_lock);
+    inval_done = want;
+    pthread_cond_broadcast (&inval_cond);
+  }
+  pthread_mutex_unlock (&inval_lock);
+  return NULL;
+}
+
+void
+wf_invalidate_start (void)
+{
+  pthread_mutex_lock (&inval_lock);
+  inval_stop = false;
+  inval_running = pthread_create (&inval_thread, NULL, inval_main, NULL) == 0;
+  pthread_mutex_unlock (&inval_lock);
+}
+
+void
+wf_invalidate_stop (void)
+{
+  bool running;
+
+  pthread_mutex_lock (&inval_lock);
+  running = inval_running;
+  inval_stop = true;
+  inval_running = false;
+  pthread_cond_broadcast (&inval_cond);
+  pthread_mutex_unlock (&inval_lock);
+  if (running)
+    pthread_join (inval_thread, NULL);
+}
+
+static uint64_t
+inval_request_locked (void)
+{
+  inval_requested++;
+  pthread_cond_broadcast (&inval_cond);
+  return inval_requested;
+}
+
+void
+wf_invalidate_async (void)
+{
+  pthread_mutex_lock (&inval_lock);
+  if (inval_running)
+    inval_request_locked ();
+  pthread_mutex_unlock (&inval_lock);
+}
+
+void
+wf_invalidate_now (void)
+{
+  pthread_mutex_lock (&inval_lock);
+  if (inval_running) {
+    uint64_t ticket = inval_request_locked ();
+
+    while (inval_running && inval_done < ticket)
+      pthread_cond_wait (&inval_cond, &inval_lock);
+  }
+  pthread_mutex_unlock (&inval_lock);
+}

@@ -1,0 +1,385 @@
+/* wcache-fuse: start-up, options, daemon and shutdown.
+ *
+ * Order matters.  Everything that can fail is done before the fork of
+ * fuse_daemonize, so that errors reach the user and the exit status:
+ * options, the image or NBD connection, the engine, binding the control
+ * socket, the mount.  Threads start only after the fork (the control
+ * server's, the page cache invalidator; the engine starts its timer
+ * thread lazily), then the pid file is written: once it exists the disk
+ * serves requests.
+ *
+ * Shutdown (fusermount3 -u, SIGINT, SIGTERM, SIGHUP): the control server
+ * stops first, so no command runs against a dying engine; then, only with
+ * --flush-on-unmount, everything dirty is written back and flushed.
+ * Without it the cache is discarded: an unmount is not a flush, and a
+ * client that never flushed was promised nothing (a `lose` cut's result).
+ *
+ * Single-threaded until the FUSE loop starts; no locks here.
+ */
+#include <config.h>
+
+#define FUSE_USE_VERSION 312
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <glib.h>
+
+#include "backing.h"
+#include "control.h"
+#include "wcache-fuse.h"
+
+struct wf wf;
+
+static struct options {
+  char *mountpoint;             /* the first operand */
+  char *target;                 /* the second: IMAGE or URI */
+  char *mode;
+  char *cache_size;
+  char *block_size;
+  char *control;
+  char *control_of;
+  char *pidfile;
+  int readonly;
+  int flush_on_unmount;
+  int help;
+  int version;
+  int operands;                 /* beyond two: an error */
+} o;
+
+#define OPT(t, f, v) { t, offsetof (struct options, f), v }
+static const struct fuse_opt option_spec[] = {
+  OPT ("--mode=%s", mode, 0),
+  OPT ("--cache-size=%s", cache_size, 0),
+  OPT ("--block-size=%s", block_size, 0),
+  OPT ("--control=%s", control, 0),
+  OPT ("--control-of=%s", control_of, 0),
+  OPT ("--pidfile=%s", pidfile, 0),
+  OPT ("-P %s", pidfile, 0),
+  OPT ("-r", readonly, 1),
+  OPT ("--readonly", readonly, 1),
+  OPT ("--flush-on-unmount", flush_on_unmount, 1),
+  OPT ("-h", help, 1),
+  OPT ("--help", help, 1),
+  OPT ("-V", version, 1),
+  OPT ("--version", version, 1),
+  FUSE_OPT_END
+};
+
+/* Operands: MOUNTPOINT stays in args for fuse_parse_cmdline; IMAGE or URI
+ * is ours. */
+static int
+option_proc (void *data, const char *arg, int key, struct fuse_args *args)
+{
+  (void) data;
+  (void) args;
+  if (key != FUSE_OPT_KEY_NONOPT)
+    return 1;
+  if (!o.mountpoint) {
+    o.mountpoint = g_strdup (arg);
+    return 1;
+  }
+  if (!o.target) {
+    o.target = g_strdup (arg);
+    return 0;
+  }
+  o.operands++;
+  return 0;
+}
+
+static void
+usage (FILE *fp)
+{
+  fprintf (fp,
+"Usage: wcache-fuse [OPTIONS] MOUNTPOINT IMAGE\n"
+"       wcache-fuse [OPTIONS] MOUNTPOINT NBD-URI\n"
+"Show a disk with a volatile write cache as MOUNTPOINT/disk, with the\n"
+"control files cache_type, mode, power and status beside it.\n"
+"Unmount with: fusermount3 -u MOUNTPOINT\n"
+"\n"
+"wcache options:\n"
+"    --mode=MODE            writeback (default), writethrough, none,\n"
+"                           directsync or unsafe\n"
+"    --cache-size=SIZE      most dirty data held (default 256M)\n"
+"    --block-size=SIZE      cache block, a power of two from 512 to 64K\n"
+"                           (default 4K)\n"
+"    --control=SOCKET       serve the control protocol on SOCKET\n"
+"    --control-of=SOCKET    NBD backing: forward the control files to\n"
+"                           this control socket\n"
+"    --flush-on-unmount     write the cache back at unmount (by default\n"
+"                           dirty data is discarded, as at a cut)\n"
+"    -P, --pidfile=FILE     write the daemon's pid to FILE when ready\n"
+"    -r, --readonly         a read-only disk\n"
+"    -h, --help             this help\n"
+"    -V, --version          print the version\n"
+"\n");
+}
+
+static void __attribute__ ((noreturn, format (printf, 1, 2)))
+die (const char *fmt, ...)
+{
+  va_list ap;
+
+  fputs ("wcache-fuse: ", stderr);
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+  exit (EXIT_FAILURE);
+}
+
+/* A size: a whole number with an optional K, M, G or T (powers of 1024). */
+static uint64_t
+parse_size (const char *opt, const char *s, uint64_t min, uint64_t max)
+{
+  static const char suffixes[] = "KMGT";
+  g_autofree char *digits = g_strdup (s);
+  size_t len = strlen (digits);
+  uint64_t v, mult = 1;
+  const char *p;
+
+  if (len > 0 && (p = strchr (suffixes, g_ascii_toupper (digits[len - 1])))
+      && *p) {
+    mult = UINT64_C (1) << (10 * (p - suffixes + 1));
+    digits[len - 1] = '\0';
+  }
+  if (!g_ascii_string_to_unsigned (digits, 10, 0, UINT64_MAX / mult, &v,
+                                   NULL) ||
+      v * mult < min || v * mult > max)
+    die ("%s=%s: not a size from %" PRIu64 " to %" PRIu64
+         " bytes (a number with an optional K, M, G or T)", opt, s, min, max);
+  return v * mult;
+}
+
+static void
+absolute (char **path)
+{
+  char *abs = g_canonicalize_filename (*path, NULL);
+
+  free (*path);
+  *path = abs;
+}
+
+static bool
+is_uri (const char *s)
+{
+  return strstr (s, "://") != NULL;
+}
+
+static void
+on_cut (void *opaque, const struct wc_cut_report *rep)
+{
+  (void) opaque;
+  (void) rep;
+  wf_invalidate_async ();
+}
+
+static void
+on_power_on (void *opaque)
+{
+  (void) opaque;
+  wf_invalidate_now ();
+}
+
+static void
+open_local (void)
+{
+  struct wc_config cfg;
+  g_autofree char *message = NULL;
+
+  wc_config_init (&cfg);
+  if (o.mode && wc_mode_parse (o.mode, &cfg.mode) == -1)
+    die ("--mode=%s: not writeback, writethrough, none, directsync or "
+         "unsafe", o.mode);
+  if (o.block_size)
+    cfg.block_size = parse_size ("--block-size", o.block_size,
+                                 WC_MIN_BLOCK_SIZE, WC_MAX_BLOCK_SIZE);
+  if (o.cache_size)
+    cfg.cache_size = parse_size ("--cache-size", o.cache_size,
+                                 WC_MIN_BLOCK_SIZE, UINT64_MAX);
+  if ((cfg.block_size & (cfg.block_size - 1)) != 0)
+    die ("--block-size=%s: not a power of two", o.block_size);
+  if (cfg.cache_size < cfg.block_size)
+    die ("--cache-size=%s is smaller than the block size %" PRIu32,
+         o.cache_size, cfg.block_size);
+  if (o.control_of)
+    die ("--control-of is for an NBD backing; with a local image use "
+         "--control");
+
+  wf.backing = wc_backing_open (o.target, cfg.mode, o.readonly, &message);
+  if (!wf.backing)
+    die ("%s", message);
+  cfg.size = wc_backing_size (wf.backing);
+  cfg.readonly = o.readonly;
+  cfg.ops = &wc_backing_ops;
+  cfg.opaque = wf.backing;
+  cfg.on_cut = on_cut;
+  cfg.on_power_on = on_power_on;
+  wf.e = wc_engine_new (&cfg);
+  if (!wf.e)
+    die ("%s: creating the engine: %s", o.target, g_strerror (errno));
+  wf.size = cfg.size;
+  wf.readonly = o.readonly;
+}
+
+static void
+open_nbd (void)
+{
+  g_autofree char *message = NULL;
+
+  if (o.mode || o.cache_size || o.block_size)
+    die ("--mode, --cache-size and --block-size set the engine of a local "
+         "image; with an NBD backing the server's filter has the cache");
+  if (o.control)
+    die ("--control needs a local image: with an NBD backing, use the "
+         "server's control socket (--control-of=SOCKET shows it here)");
+  wf.nbd = wf_nbd_open (o.target, o.readonly, &message);
+  if (!wf.nbd)
+    die ("%s", message);
+  wf.control_of = o.control_of;
+  wf.size = wf_nbd_size (wf.nbd);
+  wf.readonly = wf_nbd_readonly (wf.nbd);
+}
+
+static void
+write_pidfile (void)
+{
+  g_autofree char *tmp = NULL;
+  g_autofree char *pid = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (!o.pidfile)
+    return;
+  /* Whole or absent: a reader polling for it never sees it half written. */
+  pid = g_strdup_printf ("%ld\n", (long) getpid ());
+  if (!g_file_set_contents (o.pidfile, pid, -1, &error))
+    g_warning ("%s", error->message);
+}
+
+/* The cache at unmount: written back with --flush-on-unmount, else
+ * discarded. */
+static void
+shutdown_disk (void)
+{
+  struct wc_stats st;
+
+  if (wf.e) {
+    if (o.flush_on_unmount && wc_powered (wf.e) &&
+        wc_flush (wf.e, WC_FORCE) == -1)
+      fprintf (stderr, "wcache-fuse: flush at unmount: %s; the dirty data "
+               "is lost\n", g_strerror (errno));
+    wc_get_stats (wf.e, &st);
+    if (st.cached_blocks > 0)
+      fprintf (stderr, "wcache-fuse: unmounted with %" PRIu64 " dirty "
+               "blocks: discarded (use --flush-on-unmount to keep them)\n",
+               st.cached_blocks);
+  }
+  else if (o.flush_on_unmount && wf_nbd_flush (wf.nbd) == -1)
+    fprintf (stderr, "wcache-fuse: flush at unmount: %s\n",
+             g_strerror (errno));
+}
+
+int
+main (int argc, char *argv[])
+{
+  struct fuse_args args = FUSE_ARGS_INIT (argc, argv);
+  struct fuse_cmdline_opts fo;
+  struct fuse_loop_config *loop;
+  struct wc_control *control = NULL;
+  struct fuse_session *se;
+  int rv;
+
+  if (fuse_opt_parse (&args, &o, option_spec, option_proc) == -1)
+    return EXIT_FAILURE;
+  if (o.help) {
+    usage (stdout);
+    printf ("FUSE options:\n");
+    fuse_cmdline_help ();
+    fuse_lib_help (&args);
+    return EXIT_SUCCESS;
+  }
+  if (o.version) {
+    printf ("wcache-fuse %s\n", PACKAGE_VERSION);
+    printf ("libfuse %s\n", fuse_pkgversion ());
+    return EXIT_SUCCESS;
+  }
+  if (fuse_parse_cmdline (&args, &fo) == -1)
+    return EXIT_FAILURE;
+  if (!fo.mountpoint || !o.target || o.operands > 0) {
+    usage (stderr);
+    die ("expected two operands, MOUNTPOINT and IMAGE (or an NBD URI)");
+  }
+
+  /* The daemon runs in "/": paths it uses later must be absolute. */
+  if (o.pidfile)
+    absolute (&o.pidfile);
+  if (o.control)
+    absolute (&o.control);
+  if (is_uri (o.target))
+    open_nbd ();
+  else
+    open_local ();
+  wf.started = time (NULL);
+
+  if (o.control) {
+    g_autofree char *message = NULL;
+
+    control = wc_control_bind (o.control, &message);
+    if (!control)
+      die ("--control=%s: %s", o.control, message);
+  }
+
+  wf.fuse = fuse_new (&args, &wf_operations, sizeof wf_operations, NULL);
+  if (!wf.fuse)
+    die ("cannot set up FUSE (see the message above)");
+  if (fuse_mount (wf.fuse, fo.mountpoint) == -1)
+    die ("cannot mount on %s (see the message above)", fo.mountpoint);
+  se = fuse_get_session (wf.fuse);
+  if (fuse_set_signal_handlers (se) == -1)
+    die ("cannot install signal handlers");
+  if (fuse_daemonize (fo.foreground) == -1)
+    die ("cannot become a daemon");
+
+  /* Threads from here on, in the daemon. */
+  wf_invalidate_start ();
+  if (control && wc_control_start (control, wf.e) == -1)
+    g_warning ("--control=%s: starting the server: %s", o.control,
+               g_strerror (errno));
+  write_pidfile ();
+
+  if (fo.singlethread)
+    rv = fuse_loop (wf.fuse);
+  else {
+    loop = fuse_loop_cfg_create ();
+    fuse_loop_cfg_set_clone_fd (loop, fo.clone_fd);
+    fuse_loop_cfg_set_max_threads (loop, fo.max_threads);
+    fuse_loop_cfg_set_idle_threads (loop, fo.max_idle_threads);
+    rv = fuse_loop_mt (wf.fuse, loop);
+    fuse_loop_cfg_destroy (loop);
+  }
+
+  wc_control_free (control);
+  fuse_remove_signal_handlers (se);
+  fuse_unmount (wf.fuse);
+  wf_invalidate_stop ();
+  shutdown_disk ();
+  fuse_destroy (wf.fuse);
+  wc_engine_free (wf.e);
+  wc_backing_close (wf.backing);
+  wf_nbd_close (wf.nbd);
+  if (o.pidfile)
+    unlink (o.pidfile);
+  fuse_opt_free_args (&args);
+  free (fo.mountpoint);
+  return rv == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
