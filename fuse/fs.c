@@ -25,8 +25,13 @@
  * With an NBD backing (wf.nbd) the same calls go to the server through
  * libnbd instead, with no epoch and no cache of ours.
  *
- * Locking: inval_lock protects the invalidation thread's state.  Nothing
- * else here is shared and mutable.
+ * Control files are generated at a read at offset 0 and kept for the
+ * reads that follow, as sysfs does.
+ *
+ * Locking: inval_lock protects the invalidation thread's state; a
+ * control file's handle->lock its content.  Nothing else here is shared
+ * and mutable.  Neither is held while calling into the engine, except
+ * that a control file's read runs its protocol command under its lock.
  */
 #include <config.h>
 
@@ -54,6 +59,8 @@ struct handle {
   int flags;                    /* open(2) flags */
   uint64_t epoch;               /* disk: wc_epoch at open */
   int ctl;                      /* control file index */
+  GMutex lock;                  /* control file: protects content (reads
+                                 * of one open file may run in parallel) */
   GString *content;             /* control file: what reads return */
 };
 
@@ -149,6 +156,7 @@ wf_open (const char *path, struct fuse_file_info *fi)
   if (i == PATH_ROOT)
     return -EISDIR;
   h = g_new0 (struct handle, 1);
+  g_mutex_init (&h->lock);
   h->flags = fi->flags;
   if (i == PATH_DISK) {
     if (writing && wf.readonly) {
@@ -183,6 +191,7 @@ wf_release (const char *path, struct fuse_file_info *fi)
   (void) path;
   if (h->content)
     g_string_free (h->content, TRUE);
+  g_mutex_clear (&h->lock);
   g_free (h);
   return 0;
 }
@@ -242,6 +251,8 @@ wf_read (const char *path, char *buf, size_t size, off_t offset,
 
   (void) path;
   if (h->kind == KIND_CTL) {
+    g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&h->lock);
+
     if (offset == 0 || !h->content) {
       if (!h->content)
         h->content = g_string_new (NULL);
