@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -362,8 +363,11 @@ main (int argc, char *argv[])
   else {
     loop = fuse_loop_cfg_create ();
     fuse_loop_cfg_set_clone_fd (loop, fo.clone_fd);
-    fuse_loop_cfg_set_max_threads (loop, fo.max_threads);
-    fuse_loop_cfg_set_idle_threads (loop, fo.max_idle_threads);
+    /* UINT_MAX: not given, keep libfuse's default. */
+    if (fo.max_threads != UINT_MAX)
+      fuse_loop_cfg_set_max_threads (loop, fo.max_threads);
+    if (fo.max_idle_threads != UINT_MAX)
+      fuse_loop_cfg_set_idle_threads (loop, fo.max_idle_threads);
     rv = fuse_loop_mt (wf.fuse, loop);
     fuse_loop_cfg_destroy (loop);
   }
