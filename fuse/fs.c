@@ -18,9 +18,12 @@
  * O_DIRECT opens bypass the kernel's page cache (direct_io).  Other opens
  * use it, write-through (no writeback_cache), so every write(2) reaches the
  * engine before it returns; after a cut and at power-on the page cache of
- * "disk" is invalidated so that no reader sees data the cut took away.
- * The invalidation runs on a thread of its own because libfuse forbids it
- * inside a request on the same file, which a write that fires a trigger is.
+ * "disk" is invalidated so that no reader sees data the cut took away,
+ * before the cut or power-on returns.  The invalidation runs on a thread
+ * of its own, because libfuse forbids it inside a request on the same
+ * file: a cut fired by a trigger inside a disk request cannot wait for it,
+ * so for a few milliseconds after such a cut a buffered read may still
+ * be served from the page cache (-o direct_io has no page cache at all).
  *
  * With an NBD backing (wf.nbd) the same calls go to the server through
  * libnbd instead, with no epoch and no cache of ours.
@@ -198,6 +201,11 @@ wf_release (const char *path, struct fuse_file_info *fi)
 
 /* ---- The disk ----------------------------------------------------------- */
 
+/* Set while this thread serves a request on the disk: a cut it fires (a
+ * trigger) must not wait for the page cache invalidation, which waits for
+ * this request's pages. */
+static __thread bool in_disk_request;
+
 static int
 disk_submit (struct handle *h, enum wc_op op, void *buf, uint32_t count,
              uint64_t offset, unsigned flags)
@@ -208,6 +216,7 @@ disk_submit (struct handle *h, enum wc_op op, void *buf, uint32_t count,
   };
   int rv;
 
+  in_disk_request = true;
   if (wf.e)
     rv = wc_submit (wf.e, &req);
   else {
@@ -229,7 +238,10 @@ disk_submit (struct handle *h, enum wc_op op, void *buf, uint32_t count,
       break;
     }
   }
-  return rv == -1 ? -errno : 0;
+  if (rv == -1)
+    rv = -errno;
+  in_disk_request = false;
+  return rv;
 }
 
 /* The part of [offset, offset + size) inside the disk: a read or write
@@ -456,6 +468,15 @@ inval_request_locked (void)
   inval_requested++;
   pthread_cond_broadcast (&inval_cond);
   return inval_requested;
+}
+
+void
+wf_invalidate_after_cut (void)
+{
+  if (in_disk_request)
+    wf_invalidate_async ();
+  else
+    wf_invalidate_now ();
 }
 
 void

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -139,6 +140,35 @@ die (const char *fmt, ...)
   exit (EXIT_FAILURE);
 }
 
+/* After fuse_daemonize, stderr is /dev/null: messages go to syslog. */
+static bool daemonized;
+
+static void __attribute__ ((format (printf, 1, 2)))
+report (const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  if (daemonized)
+    vsyslog (LOG_WARNING, fmt, ap);
+  else {
+    fputs ("wcache-fuse: ", stderr);
+    vfprintf (stderr, fmt, ap);
+    fputc ('\n', stderr);
+  }
+  va_end (ap);
+}
+
+static void
+log_handler (const char *domain, GLogLevelFlags level, const char *message,
+             void *data)
+{
+  (void) domain;
+  (void) level;
+  (void) data;
+  report ("%s", message);
+}
+
 /* A size: a whole number with an optional K, M, G or T (powers of 1024). */
 static uint64_t
 parse_size (const char *opt, const char *s, uint64_t min, uint64_t max)
@@ -182,7 +212,7 @@ on_cut (void *opaque, const struct wc_cut_report *rep)
 {
   (void) opaque;
   (void) rep;
-  wf_invalidate_async ();
+  wf_invalidate_after_cut ();
 }
 
 static void
@@ -277,17 +307,15 @@ shutdown_disk (void)
   if (wf.e) {
     if (o.flush_on_unmount && wc_powered (wf.e) &&
         wc_flush (wf.e, WC_FORCE) == -1)
-      fprintf (stderr, "wcache-fuse: flush at unmount: %s; the dirty data "
-               "is lost\n", g_strerror (errno));
+      report ("flush at unmount: %s; the dirty data is lost",
+              g_strerror (errno));
     wc_get_stats (wf.e, &st);
     if (st.cached_blocks > 0)
-      fprintf (stderr, "wcache-fuse: unmounted with %" PRIu64 " dirty "
-               "blocks: discarded (use --flush-on-unmount to keep them)\n",
-               st.cached_blocks);
+      report ("unmounted with %" PRIu64 " dirty blocks: discarded (use "
+              "--flush-on-unmount to keep them)", st.cached_blocks);
   }
   else if (o.flush_on_unmount && wf_nbd_flush (wf.nbd) == -1)
-    fprintf (stderr, "wcache-fuse: flush at unmount: %s\n",
-             g_strerror (errno));
+    report ("flush at unmount: %s", g_strerror (errno));
 }
 
 int
@@ -350,6 +378,11 @@ main (int argc, char *argv[])
     die ("cannot install signal handlers");
   if (fuse_daemonize (fo.foreground) == -1)
     die ("cannot become a daemon");
+  if (!fo.foreground) {
+    daemonized = true;
+    openlog ("wcache-fuse", LOG_PID, LOG_DAEMON);
+  }
+  g_log_set_default_handler (log_handler, NULL);
 
   /* Threads from here on, in the daemon. */
   wf_invalidate_start ();

@@ -45,13 +45,16 @@ extern struct wf wf;
 /* fs.c */
 extern const struct fuse_operations wf_operations;
 /* Invalidate the kernel's page cache of "disk" (after a cut, and at
- * power-on), so no reader sees data the cut took away.  wf_invalidate_async
- * may be called from a FUSE request of the disk itself; it returns at
- * once.  Both are no-ops before the loop starts. */
+ * power-on), so no reader sees data the cut took away.  wf_invalidate_now
+ * returns when it is done; wf_invalidate_async returns at once and may be
+ * called from a FUSE request of the disk itself.  All are no-ops before
+ * the loop starts. */
 void wf_invalidate_start (void);
 void wf_invalidate_stop (void);
 void wf_invalidate_async (void);
 void wf_invalidate_now (void);
+/* After a cut: at once, unless the cut fired inside a disk request. */
+void wf_invalidate_after_cut (void);
 
 /* ctlfiles.c: the control files.  has_control_files says whether the mount
  * shows them (not for an NBD backing without --control-of). */

@@ -53,7 +53,7 @@ pid_alive ()
 {
   local stat
   [ -n "$1" ] || return 1
-  read -r stat < "/proc/$1/stat" 2>/dev/null || return 1
+  { read -r stat < "/proc/$1/stat"; } 2>/dev/null || return 1
   stat=${stat##*) }
   [ "${stat%% *}" != Z ]
 }
