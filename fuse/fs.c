@@ -26,7 +26,9 @@
  * be served from the page cache (-o direct_io has no page cache at all).
  *
  * With an NBD backing (wf.nbd) the same calls go to the server through
- * libnbd instead, with no epoch and no cache of ours.
+ * libnbd instead, with no cache of ours; the server fails connections
+ * that were open across a cut, and nbd.c reconnects for files opened
+ * after one, so the same rule holds.
  *
  * Control files are generated at a read at offset 0 and kept for the
  * reads that follow, as sysfs does.
@@ -60,7 +62,8 @@ enum kind { KIND_DISK, KIND_CTL };
 struct handle {
   enum kind kind;
   int flags;                    /* open(2) flags */
-  uint64_t epoch;               /* disk: wc_epoch at open */
+  uint64_t epoch;               /* disk: wc_epoch at open, or the NBD
+                                 * connections' generation (nbd.c) */
   int ctl;                      /* control file index */
   GMutex lock;                  /* control file: protects content (reads
                                  * of one open file may run in parallel) */
@@ -167,7 +170,7 @@ wf_open (const char *path, struct fuse_file_info *fi)
       return -EROFS;
     }
     h->kind = KIND_DISK;
-    h->epoch = wf.e ? wc_epoch (wf.e) : WC_ANY_EPOCH;
+    h->epoch = wf.e ? wc_epoch (wf.e) : wf_nbd_open_file (wf.nbd);
     fi->direct_io = (fi->flags & O_DIRECT) != 0;
     /* Only this process changes a local disk, and it invalidates the page
      * cache itself; an NBD server may have other writers. */
@@ -222,19 +225,19 @@ disk_submit (struct handle *h, enum wc_op op, void *buf, uint32_t count,
   else {
     switch (op) {
     case WC_OP_READ:
-      rv = wf_nbd_read (wf.nbd, buf, count, offset);
+      rv = wf_nbd_read (wf.nbd, h->epoch, buf, count, offset);
       break;
     case WC_OP_WRITE:
-      rv = wf_nbd_write (wf.nbd, buf, count, offset, flags & WC_FUA);
+      rv = wf_nbd_write (wf.nbd, h->epoch, buf, count, offset, flags & WC_FUA);
       break;
     case WC_OP_ZERO:
     case WC_OP_TRIM:
-      rv = wf_nbd_zero (wf.nbd, count, offset, op == WC_OP_TRIM);
+      rv = wf_nbd_zero (wf.nbd, h->epoch, count, offset, op == WC_OP_TRIM);
       if (rv == 0 && (flags & WC_FUA))
-        rv = wf_nbd_flush (wf.nbd);
+        rv = wf_nbd_flush (wf.nbd, h->epoch);
       break;
     case WC_OP_FLUSH:
-      rv = wf_nbd_flush (wf.nbd);
+      rv = wf_nbd_flush (wf.nbd, h->epoch);
       break;
     }
   }

@@ -314,7 +314,8 @@ shutdown_disk (void)
       report ("unmounted with %" PRIu64 " dirty blocks: discarded (use "
               "--flush-on-unmount to keep them)", st.cached_blocks);
   }
-  else if (o.flush_on_unmount && wf_nbd_flush (wf.nbd) == -1)
+  else if (o.flush_on_unmount &&
+           wf_nbd_flush (wf.nbd, wf_nbd_open_file (wf.nbd)) == -1)
     report ("flush at unmount: %s", g_strerror (errno));
 }
 

@@ -68,18 +68,20 @@ int wf_ctl_show (int i, GString *out);
 /* One write(2) to control file i: the whole command.  0 or -errno. */
 int wf_ctl_store (int i, const char *buf, size_t len);
 
-/* nbd.c */
+/* nbd.c.  Requests carry the generation wf_nbd_open_file returned when
+ * their file was opened; after a reconnect, older files get EIO. */
 struct wf_nbd *wf_nbd_open (const char *uri, bool readonly, char **message);
 void wf_nbd_close (struct wf_nbd *n);
 uint64_t wf_nbd_size (struct wf_nbd *n);
 bool wf_nbd_readonly (struct wf_nbd *n);
-int wf_nbd_read (struct wf_nbd *n, void *buf, uint32_t count,
+uint64_t wf_nbd_open_file (struct wf_nbd *n);
+int wf_nbd_read (struct wf_nbd *n, uint64_t gen, void *buf, uint32_t count,
                  uint64_t offset);
-int wf_nbd_write (struct wf_nbd *n, const void *buf, uint32_t count,
-                  uint64_t offset, bool fua);
-int wf_nbd_zero (struct wf_nbd *n, uint32_t count, uint64_t offset,
-                 bool trim);
-int wf_nbd_flush (struct wf_nbd *n);
+int wf_nbd_write (struct wf_nbd *n, uint64_t gen, const void *buf,
+                  uint32_t count, uint64_t offset, bool fua);
+int wf_nbd_zero (struct wf_nbd *n, uint64_t gen, uint32_t count,
+                 uint64_t offset, bool trim);
+int wf_nbd_flush (struct wf_nbd *n, uint64_t gen);
 
 /* remote.c: one request to a control socket.  Returns 0 and the reply
  * line (newly allocated), or -1 with errno and a message in *reply. */
