@@ -15,9 +15,15 @@
  *   truncate     accepted and ignored, as a block device ignores O_TRUNC:
  *                a disk's size does not change
  *   close        nothing (FUSE's flush); a real disk is not told either
- * O_DIRECT opens bypass the kernel's page cache (direct_io).  Other opens
- * use it, write-through (no writeback_cache), so every write(2) reaches the
- * engine before it returns; after a cut and at power-on the page cache of
+ * O_DIRECT opens (all opens with --direct-io) bypass the kernel's page
+ * cache (direct_io).  Other opens use it, write-through (no
+ * writeback_cache), so every write(2) reaches the engine before it
+ * returns.  Linux follows a buffered O_DSYNC write with an fsync of its
+ * own, so there the FUA write is followed by a full flush; O_DIRECT|O_DSYNC
+ * writes are FUA alone.  Reads the page cache can serve never reach us, so
+ * a file opened before a cut can still read pages cached after power-on
+ * (the media's data); its writes and flushes fail.  After a cut and at
+ * power-on the page cache of
  * "disk" is invalidated so that no reader sees data the cut took away,
  * before the cut or power-on returns.  The invalidation runs on a thread
  * of its own, because libfuse forbids it inside a request on the same
@@ -171,7 +177,7 @@ wf_open (const char *path, struct fuse_file_info *fi)
     }
     h->kind = KIND_DISK;
     h->epoch = wf.e ? wc_epoch (wf.e) : wf_nbd_open_file (wf.nbd);
-    fi->direct_io = (fi->flags & O_DIRECT) != 0;
+    fi->direct_io = wf.direct_io || (fi->flags & O_DIRECT) != 0;
     /* Only this process changes a local disk, and it invalidates the page
      * cache itself; an NBD server may have other writers. */
     fi->keep_cache = wf.e != NULL;

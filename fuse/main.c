@@ -53,6 +53,7 @@ static struct options {
   char *control_of;
   char *pidfile;
   int readonly;
+  int direct_io;
   int flush_on_unmount;
   int help;
   int version;
@@ -70,6 +71,7 @@ static const struct fuse_opt option_spec[] = {
   OPT ("-P %s", pidfile, 0),
   OPT ("-r", readonly, 1),
   OPT ("--readonly", readonly, 1),
+  OPT ("--direct-io", direct_io, 1),
   OPT ("--flush-on-unmount", flush_on_unmount, 1),
   OPT ("-h", help, 1),
   OPT ("--help", help, 1),
@@ -118,6 +120,8 @@ usage (FILE *fp)
 "    --control=SOCKET       serve the control protocol on SOCKET\n"
 "    --control-of=SOCKET    NBD backing: forward the control files to\n"
 "                           this control socket\n"
+"    --direct-io            no kernel page cache over the disk, as if every\n"
+"                           open had O_DIRECT (no shared mmap then)\n"
 "    --flush-on-unmount     write the cache back at unmount (by default\n"
 "                           dirty data is discarded, as at a cut)\n"
 "    -P, --pidfile=FILE     write the daemon's pid to FILE when ready\n"
@@ -360,6 +364,7 @@ main (int argc, char *argv[])
   else
     open_local ();
   wf.started = time (NULL);
+  wf.direct_io = o.direct_io;
 
   if (o.control) {
     g_autofree char *message = NULL;

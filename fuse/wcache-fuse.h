@@ -38,6 +38,7 @@ struct wf {
   const char *control_of;       /* NBD backing: a control socket, or NULL */
   uint64_t size;
   bool readonly;
+  bool direct_io;               /* --direct-io: no page cache on disk */
   time_t started;               /* timestamps of every file */
 };
 extern struct wf wf;

@@ -130,8 +130,9 @@ wc_backing_open (const char *path, enum wc_mode mode, bool readonly,
     if (err == EINVAL && (host & O_DIRECT)) {
       g_autofree char *m = *message;
       *message = g_strdup_printf ("%s (the filesystem may not support "
-                                  "O_DIRECT, as tmpfs does not: start in "
-                                  "writeback or writethrough)", m);
+                                  "O_DIRECT, as ramfs, and tmpfs before "
+                                  "Linux 6.6, do not: start in writeback "
+                                  "or writethrough)", m);
     }
     goto fail;
   }
