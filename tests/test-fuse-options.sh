@@ -297,4 +297,37 @@ check "relative IMAGE: an fsync'd write lands in it" cmp -s "$T/rel/img" "$T/wri
 check "relative -P: the pid file is removed at unmount" \
   eval 'unmount_wait "$T/rel/mnt" "$pid" && test ! -e "$T/rel/rel.pid"'
 
+# ---- --direct-io: no page cache over the disk --------------------------------------
+# A FUSE file served without the page cache cannot be mapped shared
+# (ENODEV); with the page cache it can.  So a shared mmap tells the two
+# apart from outside.
+mmap_shared ()
+{
+  "$PY" -c '
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    mmap.mmap(fd, 4096, mmap.MAP_SHARED).close()
+    print("mapped")
+except OSError as e:
+    print(os.strerror(e.errno))
+' "$1"
+}
+cp "$T/base" "$T/dio.img"
+start_fuse dio "$T/dio.img" --direct-io
+start_fuse nodio "$T/dio.img" --readonly
+check "--direct-io: a shared mmap of disk is refused (no page cache)" \
+  test "$(mmap_shared "$(mnt_of dio)/disk")" = "No such device"
+check "default: a shared mmap of disk works (page cache)" \
+  eval 'test "$("$PY" -c "
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ).close()
+print(\"mapped\")
+" "$(mnt_of nodio)/disk")" = mapped'
+dd if="$T/rec" of="$(mnt_of dio)/disk" bs=4096 seek=3 conv=notrunc,fsync \
+   status=none
+check "--direct-io: an fsync'd write lands in the image" \
+  cmp -s -i 12288:0 -n 4096 "$T/dio.img" "$T/rec"
+
 done_testing
