@@ -359,6 +359,8 @@ main (int argc, char *argv[])
     absolute (&o.pidfile);
   if (o.control)
     absolute (&o.control);
+  if (!is_uri (o.target))
+    absolute (&o.target);       /* for messages: the reopen uses the fd */
   if (is_uri (o.target))
     open_nbd ();
   else

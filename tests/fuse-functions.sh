@@ -74,17 +74,25 @@ _fuse_stop ()
 {
   local m=$1 pid i
   pid=$(cat "$2" 2>/dev/null) || pid=
-  mountpoint -q "$m" && "$FUSERMOUNT3" -u "$m" 2>/dev/null
+  _fuse_mounted "$m" && "$FUSERMOUNT3" -u "$m" 2>/dev/null
   for i in $(seq 1 200); do
     pid_alive "$pid" || break
     sleep 0.05
   done
-  if pid_alive "$pid"; then
-    kill -9 "$pid" 2>/dev/null
-    mountpoint -q "$m" && "$FUSERMOUNT3" -uz "$m" 2>/dev/null
-  fi
+  pid_alive "$pid" && kill -9 "$pid" 2>/dev/null
+  # A mount whose daemon died cannot be stat'ed (ENOTCONN): detach lazily.
+  _fuse_mounted "$m" && "$FUSERMOUNT3" -uz "$m" 2>/dev/null
   rm -f "$2"
   return 0
+}
+
+# _fuse_mounted DIR: DIR is a mount point in /proc/mounts (mountpoint(1)
+# cannot stat a FUSE mount whose daemon died).
+_fuse_mounted ()
+{
+  local dir
+  dir=$(realpath -m "$1")
+  awk -v d="$dir" '$2 == d { found = 1 } END { exit !found }' /proc/mounts
 }
 
 # start_fuse NAME TARGET [OPTIONS...]: mounts wcache-fuse on $(mnt_of NAME)
