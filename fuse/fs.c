@@ -39,8 +39,9 @@
  * Control files are generated at a read at offset 0 and kept for the
  * reads that follow, as sysfs does.
  *
- * Locking: inval_lock protects the invalidation thread's state; a
- * control file's handle->lock its content.  Nothing else here is shared
+ * Locking: inval_lock protects the invalidation thread's state;
+ * handles_lock the set of open handles; a control file's handle->lock its
+ * content.  Nothing else here is shared
  * and mutable.  Neither is held while calling into the engine, except
  * that a control file's read runs its protocol command under its lock.
  */
@@ -80,6 +81,40 @@ static struct handle *
 handle_of (struct fuse_file_info *fi)
 {
   return (struct handle *) (uintptr_t) fi->fh;
+}
+
+/* Every open handle, so that those the kernel never released (a close
+ * racing the unmount: RELEASE is asynchronous) are freed at exit. */
+static GMutex handles_lock;
+static GHashTable *handles;             /* protected by handles_lock */
+
+static void
+handle_free (void *p)
+{
+  struct handle *h = p;
+
+  if (h->content)
+    g_string_free (h->content, TRUE);
+  g_mutex_clear (&h->lock);
+  g_free (h);
+}
+
+static void
+handle_track (struct handle *h)
+{
+  g_mutex_lock (&handles_lock);
+  if (!handles)
+    handles = g_hash_table_new_full (NULL, NULL, handle_free, NULL);
+  g_hash_table_add (handles, h);
+  g_mutex_unlock (&handles_lock);
+}
+
+void
+wf_handles_free (void)
+{
+  g_mutex_lock (&handles_lock);
+  g_clear_pointer (&handles, g_hash_table_destroy);
+  g_mutex_unlock (&handles_lock);
 }
 
 /* ---- Paths -------------------------------------------------------------- */
@@ -191,6 +226,7 @@ wf_open (const char *path, struct fuse_file_info *fi)
     h->ctl = i;
     fi->direct_io = 1;          /* sizes are 0: reads must reach us */
   }
+  handle_track (h);
   fi->fh = (uintptr_t) h;
   return 0;
 }
@@ -201,10 +237,9 @@ wf_release (const char *path, struct fuse_file_info *fi)
   struct handle *h = handle_of (fi);
 
   (void) path;
-  if (h->content)
-    g_string_free (h->content, TRUE);
-  g_mutex_clear (&h->lock);
-  g_free (h);
+  g_mutex_lock (&handles_lock);
+  g_hash_table_remove (handles, h);
+  g_mutex_unlock (&handles_lock);
   return 0;
 }
 

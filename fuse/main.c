@@ -419,6 +419,7 @@ main (int argc, char *argv[])
   wf_invalidate_stop ();
   shutdown_disk ();
   fuse_destroy (wf.fuse);
+  wf_handles_free ();
   wc_engine_free (wf.e);
   wc_backing_close (wf.backing);
   wf_nbd_close (wf.nbd);

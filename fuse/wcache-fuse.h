@@ -45,6 +45,8 @@ extern struct wf wf;
 
 /* fs.c */
 extern const struct fuse_operations wf_operations;
+/* Frees the handles of files still open when the loop ended. */
+void wf_handles_free (void);
 /* Invalidate the kernel's page cache of "disk" (after a cut, and at
  * power-on), so no reader sees data the cut took away.  wf_invalidate_now
  * returns when it is done; wf_invalidate_async returns at once and may be
