@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 /* ---- Cache modes (DESIGN.md section 2) ---------------------------------- */
 
@@ -125,6 +126,11 @@ struct wc_media_ops {
                 uint64_t offset, bool fua);
   int (*zero) (void *opaque, uint32_t count, uint64_t offset, bool fua);
   int (*flush) (void *opaque);
+  /* Optional (NULL): write count bytes gathered from iovcnt buffers (a run
+   * of adjacent blocks).  Without it the engine copies a run into one
+   * buffer for write. */
+  int (*writev) (void *opaque, const struct iovec *iov, int iovcnt,
+                 uint32_t count, uint64_t offset, bool fua);
   /* Optional (NULL): called by wc_set_mode after the switch took effect,
    * serialised with other switches, with no engine lock held and requests
    * still running, so a media with host-side state per mode (a file's open

@@ -56,6 +56,18 @@ write_run (struct wc_engine *e, GPtrArray *batch, guint i, guint j, bool fua)
   if (j - i == 1)
     return e->ops->write (e->opaque, first->wb_data, count, offset, fua);
   /* Snapshots are immutable while WRITEBACK, so no lock is needed here. */
+  if (e->ops->writev) {
+    g_autofree struct iovec *iov = g_new (struct iovec, j - i);
+    uint32_t left = count;
+
+    for (guint k = i; k < j; k++) {
+      const struct wc_block *b = batch->pdata[k];
+      iov[k - i].iov_base = b->wb_data;
+      iov[k - i].iov_len = MIN (left, e->bs);   /* the clamped tail */
+      left -= iov[k - i].iov_len;
+    }
+    return e->ops->writev (e->opaque, iov, j - i, count, offset, fua);
+  }
   buf = g_malloc (count);
   for (guint k = i; k < j; k++) {
     const struct wc_block *b = batch->pdata[k];
