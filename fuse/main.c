@@ -111,7 +111,7 @@ usage (FILE *fp)
 "control files cache_type, mode, power and status beside it.\n"
 "Unmount with: fusermount3 -u MOUNTPOINT\n"
 "\n"
-"wcache options:\n"
+"wcache options (--opt=VALUE or --opt VALUE):\n"
 "    --mode=MODE            writeback (default), writethrough, none,\n"
 "                           directsync or unsafe\n"
 "    --cache-size=SIZE      most dirty data held (default 256M)\n"
@@ -323,10 +323,48 @@ shutdown_disk (void)
     report ("flush at unmount: %s", g_strerror (errno));
 }
 
+/* "--control SOCKET" as "--control=SOCKET": fuse_opt would match a
+ * "--control %s" template against "--control=SOCKET" as well (taking
+ * "=SOCKET"), so only the "=" templates exist, and the spaced form is
+ * joined here.  Returns a new argv (the strings are argv's or new). */
+static char **
+join_spaced_options (int *argc, char **argv, GPtrArray *owned)
+{
+  static const char *const spaced[] = {
+    "--mode", "--cache-size", "--block-size", "--control", "--control-of",
+    "--pidfile",
+  };
+  char **out = g_new0 (char *, *argc + 1);
+  int n = 0;
+
+  for (int i = 0; i < *argc; i++) {
+    bool join = false;
+
+    for (size_t k = 0; k < G_N_ELEMENTS (spaced) && i > 0; k++) {
+      if (strcmp (argv[i], spaced[k]) == 0) {
+        if (i + 1 == *argc)
+          die ("%s needs a value", argv[i]);
+        join = true;
+      }
+    }
+    if (join) {
+      out[n] = g_strconcat (argv[i], "=", argv[i + 1], NULL);
+      g_ptr_array_add (owned, out[n++]);
+      i++;
+    }
+    else
+      out[n++] = argv[i];
+  }
+  *argc = n;
+  return out;
+}
+
 int
 main (int argc, char *argv[])
 {
-  struct fuse_args args = FUSE_ARGS_INIT (argc, argv);
+  g_autoptr (GPtrArray) owned = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char **joined = join_spaced_options (&argc, argv, owned);
+  struct fuse_args args = FUSE_ARGS_INIT (argc, joined);
   struct fuse_cmdline_opts fo;
   struct fuse_loop_config *loop;
   struct wc_control *control = NULL;

@@ -297,6 +297,23 @@ check "relative IMAGE: an fsync'd write lands in it" cmp -s "$T/rel/img" "$T/wri
 check "relative -P: the pid file is removed at unmount" \
   eval 'unmount_wait "$T/rel/mnt" "$pid" && test ! -e "$T/rel/rel.pid"'
 
+# ---- The spaced form of valued options: --opt VALUE ---------------------------------
+cp "$T/base" "$T/sp.img"
+mkdir -p "$T/sp.mnt"
+cleanup_fn "_fuse_stop '$T/sp.mnt' '$T/sp.pid'"
+check "--mode VALUE --control SOCKET --pidfile FILE (spaced) start the disk" \
+  "$WCACHE_FUSE" --mode writethrough --control "$T/sp.ctl" --pidfile "$T/sp.pid" \
+  "$T/sp.mnt" "$T/sp.img"
+_fuse_wait_pid "$T/sp.pid" || bail "spaced --pidfile: no pid file"
+check "spaced --mode: the disk is in writethrough" \
+  test "$(cat "$T/sp.mnt/mode")" = writethrough
+check "spaced --control: the socket answers" \
+  test "$("$WCACHECTL" -s "$T/sp.ctl" -q mode mode)" = writethrough
+_fuse_stop "$T/sp.mnt" "$T/sp.pid"
+check "a valued option without its value fails, naming it" \
+  eval '! "$WCACHE_FUSE" "$T/sp.mnt" "$T/sp.img" --mode 2>"$T/sp.err" &&
+        grep -q -- "--mode needs a value" "$T/sp.err"'
+
 # ---- --direct-io: no page cache over the disk --------------------------------------
 # A FUSE file served without the page cache cannot be mapped shared
 # (ENODEV); with the page cache it can.  So a shared mmap tells the two
