@@ -144,3 +144,48 @@ host_flags_of ()
   else echo buffered
   fi
 }
+
+# fuse_unmount_leftovers: lazily detaches every FUSE mount still under
+# $tmpdir (for mounts not made by start_fuse, or whose daemon a test
+# killed).  Register it with cleanup_fn.
+fuse_unmount_leftovers ()
+{
+  local line f
+  local -a mounts
+  # Read the whole table first: it shrinks as we unmount.
+  mapfile -t mounts < /proc/mounts
+  for line in "${mounts[@]}"; do
+    read -r -a f <<< "$line"
+    [[ ${f[1]} == "$tmpdir"/* && ${f[2]} == fuse* ]] &&
+      "$FUSERMOUNT3" -uz "${f[1]}"
+  done
+  return 0
+}
+
+# fuse_watchdog SECONDS: a hang is a failure, not a stuck test.  After
+# SECONDS every wcache-fuse started here is killed (SIGKILL, by its pid
+# file), and from then on every second any new one, so that requests stuck
+# in them fail with ENOTCONN and the rest of the run fails fast.
+# fuse_watchdog_quiet says whether it never fired (check it last).  The
+# watchdog is stopped by pid at exit.
+fuse_watchdog ()
+{
+  (
+    trap 'kill $s 2>/dev/null; exit 0' TERM
+    sleep "$1" & s=$!
+    wait $s
+    : > "$tmpdir/watchdog.fired"
+    echo "# watchdog: still running after $1 s: killing the wcache-fuse daemons"
+    while :; do
+      for f in "$tmpdir"/*.fpid; do
+        [ -s "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+      done
+      sleep 1 & s=$!
+      wait $s
+    done
+  ) &
+  _fuse_wd_pid=$!
+  cleanup_fn "kill $_fuse_wd_pid 2>/dev/null; wait $_fuse_wd_pid 2>/dev/null"
+}
+
+fuse_watchdog_quiet () { test ! -e "$tmpdir/watchdog.fired"; }

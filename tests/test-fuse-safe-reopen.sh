@@ -46,44 +46,9 @@ rm -f "$T/.direct-probe"
 
 # ---- Helpers ----------------------------------------------------------------
 
-# unmount_leftovers: lazily unmounts any FUSE mount still under $T at exit
-# (stop_fuse misses one whose daemon died: mountpoint(1) cannot stat it).
-unmount_leftovers ()
-{
-  local line f
-  local -a mounts
-  # Read the whole table first: it shrinks as we unmount.
-  mapfile -t mounts < /proc/mounts
-  for line in "${mounts[@]}"; do
-    read -r -a f <<< "$line"
-    [[ ${f[1]} == "$T"/* && ${f[2]} == fuse* ]] && "$FUSERMOUNT3" -uz "${f[1]}"
-  done
-  return 0
-}
-cleanup_fn unmount_leftovers
-
-# watchdog SECONDS: a hang is a failure, not a stuck test.  After SECONDS
-# every wcache-fuse started here is killed (SIGKILL, by its pid file), and
-# from then on every second any new one, so that requests stuck in them
-# fail with ENOTCONN and the rest of the run fails fast; the last check
-# says whether it fired.  Stopped by pid at exit.
-watchdog ()
-{
-  (
-    trap 'kill $s 2>/dev/null; exit 0' TERM
-    sleep "$1" & s=$!
-    wait $s
-    : > "$T/watchdog.fired"
-    echo "# watchdog: still running after $1 s: killing the wcache-fuse daemons"
-    while :; do
-      for f in "$T"/*.fpid; do [ -s "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
-      sleep 1 & s=$!
-      wait $s
-    done
-  ) &
-  wd_pid=$!
-  cleanup_fn "kill $wd_pid 2>/dev/null; wait $wd_pid 2>/dev/null"
-}
+# Leftover mounts are detached at exit, and a hang fails the test
+# (fuse_unmount_leftovers, fuse_watchdog: tests/fuse-functions.sh).
+cleanup_fn fuse_unmount_leftovers
 
 # ctl NAME ARGS...: wcachectl on NAME's control socket.
 ctl () { local n=$1; shift; "$WCACHECTL" -s "$(fctl_of "$n")" --timeout=30 "$@"; }
@@ -245,7 +210,7 @@ reply_kept ()
   [[ $e == *"$3"* ]]
 }
 
-watchdog 120
+fuse_watchdog 120
 
 # ---- 1. The cycle: every mode's flags, through both interfaces -------------
 
@@ -586,5 +551,5 @@ if ! part_c; then
   ok "O_DIRECT refused: # SKIP needs root to mount a ramfs (or a tmpfs without O_DIRECT)"
 fi
 
-check "nothing hung (the watchdog did not fire)" test ! -e "$T/watchdog.fired"
+check "nothing hung (the watchdog did not fire)" fuse_watchdog_quiet
 done_testing
