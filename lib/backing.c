@@ -8,10 +8,11 @@
  * units, a client's odd read, the tail of an odd-sized image); otherwise
  * fd_any is fd.  Both are reopened together.
  *
- * Durability.  A FUA write on a descriptor without O_DSYNC uses
- * pwritev2 (RWF_DSYNC), falling back to fdatasync if the kernel or the
- * filesystem refuses the flag.  Zeroes use fallocate (ZERO_RANGE, then
- * PUNCH_HOLE), falling back to writing zeros, and fdatasync for FUA.
+ * Durability.  Every write goes through writev_durable: a FUA write on a
+ * descriptor without O_DSYNC uses pwritev2 (RWF_DSYNC), falling back to
+ * fdatasync if the kernel or the filesystem refuses the flag.  Zeroes use
+ * fallocate (ZERO_RANGE, then PUNCH_HOLE), falling back to writing zeros,
+ * and fdatasync for FUA.
  * Flush is fdatasync, which covers the inode whichever descriptor wrote.
  *
  * Locking.  b->lock, a writer-preferring rwlock, protects fd, fd_any,
@@ -236,30 +237,6 @@ pread_full (int fd, char *buf, uint32_t count, uint64_t offset)
   return 0;
 }
 
-/* Writes all of count; dsync asks pwritev2 for RWF_DSYNC.  Returns -1
- * with EOPNOTSUPP if dsync was refused before anything was written. */
-static int
-pwrite_full (int fd, const char *buf, uint32_t count, uint64_t offset,
-             bool dsync)
-{
-  while (count > 0) {
-    struct iovec iov = { .iov_base = (void *) buf, .iov_len = count };
-    ssize_t r = pwritev2 (fd, &iov, 1, offset, dsync ? RWF_DSYNC : 0);
-
-    if (r == -1) {
-      if (errno == EINTR)
-        continue;
-      if (errno == ENOTSUP)
-        errno = EOPNOTSUPP;
-      return -1;
-    }
-    buf += r;
-    count -= r;
-    offset += r;
-  }
-  return 0;
-}
-
 static int
 backing_read (void *opaque, void *buf, uint32_t count, uint64_t offset)
 {
@@ -287,55 +264,9 @@ backing_read (void *opaque, void *buf, uint32_t count, uint64_t offset)
   return rv;
 }
 
-/* One write on fd, durable if fua.  O_DSYNC descriptors need nothing
- * more; others ask for RWF_DSYNC, or fdatasync when that is refused. */
-static int
-write_durable (struct wc_backing *b, int fd, const void *buf, uint32_t count,
-               uint64_t offset, bool fua)
-{
-  bool dsync = fua && (b->flags & O_DSYNC) == 0;
-
-  if (pwrite_full (fd, buf, count, offset, dsync) == 0)
-    return 0;
-  if (!dsync || errno != EOPNOTSUPP)
-    return -1;
-  if (pwrite_full (fd, buf, count, offset, false) == -1)
-    return -1;
-  return fdatasync (fd);
-}
-
-static int
-backing_write (void *opaque, const void *buf, uint32_t count,
-               uint64_t offset, bool fua)
-{
-  struct wc_backing *b = opaque;
-  int rv, err;
-
-  pthread_rwlock_rdlock (&b->lock);
-  if (aligned (b, buf, count, offset))
-    rv = write_durable (b, b->fd, buf, count, offset, fua);
-  else if (!range_aligned (count, offset))
-    rv = write_durable (b, b->fd_any, buf, count, offset, fua);
-  else {
-    void *bounce = bounce_new (count);
-
-    rv = -1;
-    if (bounce) {
-      memcpy (bounce, buf, count);
-      rv = write_durable (b, b->fd, bounce, count, offset, fua);
-    }
-    err = errno;
-    free (bounce);
-    errno = err;
-  }
-  err = errno;
-  pthread_rwlock_unlock (&b->lock);
-  errno = err;
-  return rv;
-}
-
-/* Writes all of iov (at most IOV_MAX entries), moving past short writes;
- * dsync as for pwrite_full. */
+/* Writes all of iov (at most IOV_MAX entries), moving past short writes.
+ * dsync asks pwritev2 for RWF_DSYNC; returns -1 with EOPNOTSUPP if the
+ * kernel or the filesystem refuses it.  Advances iov. */
 static int
 pwritev_full (int fd, struct iovec *iov, int iovcnt, uint64_t offset,
               bool dsync)
@@ -364,6 +295,38 @@ pwritev_full (int fd, struct iovec *iov, int iovcnt, uint64_t offset,
   return 0;
 }
 
+/* Writes iov on fd in slices of IOV_MAX entries, durable if fua: O_DSYNC
+ * descriptors need nothing more; others ask for RWF_DSYNC, or write
+ * plainly and fdatasync when that is refused. */
+static int
+writev_durable (struct wc_backing *b, int fd, const struct iovec *iov,
+                int iovcnt, uint64_t offset, bool fua)
+{
+  g_autofree struct iovec *v = g_memdup2 (iov, iovcnt * sizeof *iov);
+  bool dsync = fua && (b->flags & O_DSYNC) == 0, sync_after = false;
+
+  for (int done = 0; done < iovcnt; ) {
+    int n = MIN (iovcnt - done, IOV_MAX);
+    uint64_t len = 0;
+
+    for (int i = done; i < done + n; i++)
+      len += iov[i].iov_len;
+    if (pwritev_full (fd, v + done, n, offset, dsync) == -1) {
+      if (!dsync || errno != EOPNOTSUPP)
+        return -1;
+      /* RWF_DSYNC refused: this slice again plainly (the same bytes). */
+      memcpy (v + done, iov + done, n * sizeof *iov);
+      dsync = false;
+      sync_after = true;
+      if (pwritev_full (fd, v + done, n, offset, false) == -1)
+        return -1;
+    }
+    offset += len;
+    done += n;
+  }
+  return sync_after ? fdatasync (fd) : 0;
+}
+
 static bool
 iov_aligned (const struct iovec *iov, int iovcnt)
 {
@@ -374,67 +337,53 @@ iov_aligned (const struct iovec *iov, int iovcnt)
   return true;
 }
 
-/* A run of blocks in one call.  Buffered (or aligned O_DIRECT): pwritev
- * in slices of IOV_MAX entries, so nothing is copied.  O_DIRECT with
- * unaligned block buffers: gathered into one aligned bounce buffer (an
- * unaligned range into a plain one, for fd_any). */
+/* Every write, a single buffer or a run of blocks.  Without O_DIRECT, or
+ * aligned: pwritev from the caller's buffers, nothing copied.  O_DIRECT
+ * and an unaligned range: fd_any, which takes any buffer.  O_DIRECT, an
+ * aligned range but unaligned buffers: gathered into an aligned copy. */
 static int
 backing_writev (void *opaque, const struct iovec *iov, int iovcnt,
                 uint32_t count, uint64_t offset, bool fua)
 {
   struct wc_backing *b = opaque;
-  bool dsync = fua && (b->flags & O_DSYNC) == 0, sync_after = false;
-  g_autofree struct iovec *v = g_memdup2 (iov, iovcnt * sizeof *iov);
-  int rv = 0, err;
+  int rv, err;
 
   pthread_rwlock_rdlock (&b->lock);
-  if ((b->flags & O_DIRECT) &&
-      !(range_aligned (count, offset) && iov_aligned (iov, iovcnt))) {
-    bool direct = range_aligned (count, offset);
-    char *buf = direct ? bounce_new (count) : malloc (count);
+  if ((b->flags & O_DIRECT) == 0 ||
+      (range_aligned (count, offset) && iov_aligned (iov, iovcnt)))
+    rv = writev_durable (b, b->fd, iov, iovcnt, offset, fua);
+  else if (!range_aligned (count, offset))
+    rv = writev_durable (b, b->fd_any, iov, iovcnt, offset, fua);
+  else {
+    char *bounce = bounce_new (count);
+    struct iovec one = { .iov_base = bounce, .iov_len = count };
     size_t pos = 0;
 
     rv = -1;
-    if (buf) {
+    if (bounce) {
       for (int i = 0; i < iovcnt; i++) {
-        memcpy (buf + pos, iov[i].iov_base, iov[i].iov_len);
+        memcpy (bounce + pos, iov[i].iov_base, iov[i].iov_len);
         pos += iov[i].iov_len;
       }
-      rv = write_durable (b, direct ? b->fd : b->fd_any, buf, count, offset,
-                          fua);
+      rv = writev_durable (b, b->fd, &one, 1, offset, fua);
     }
-    else
-      errno = ENOMEM;
     err = errno;
-    free (buf);
+    free (bounce);
     errno = err;
-  }
-  else {
-    for (int done = 0; rv == 0 && done < iovcnt; ) {
-      int n = MIN (iovcnt - done, IOV_MAX);
-      uint64_t len = 0;
-
-      for (int i = done; i < done + n; i++)
-        len += iov[i].iov_len;
-      rv = pwritev_full (b->fd, v + done, n, offset, dsync);
-      if (rv == -1 && dsync && errno == EOPNOTSUPP) {
-        /* RWF_DSYNC refused: write this slice again plainly (the same
-         * bytes), and fdatasync at the end. */
-        memcpy (v + done, iov + done, n * sizeof *iov);
-        dsync = false;
-        sync_after = true;
-        rv = pwritev_full (b->fd, v + done, n, offset, false);
-      }
-      offset += len;
-      done += n;
-    }
-    if (rv == 0 && sync_after)
-      rv = fdatasync (b->fd);
   }
   err = errno;
   pthread_rwlock_unlock (&b->lock);
   errno = err;
   return rv;
+}
+
+static int
+backing_write (void *opaque, const void *buf, uint32_t count,
+               uint64_t offset, bool fua)
+{
+  struct iovec one = { .iov_base = (void *) buf, .iov_len = count };
+
+  return backing_writev (opaque, &one, 1, count, offset, fua);
 }
 
 /* Zeros by writing them, for filesystems without fallocate modes. */
@@ -446,9 +395,10 @@ write_zeroes (struct wc_backing *b, uint32_t count, uint64_t offset)
 
   while (count > 0) {
     uint32_t n = MIN (count, sizeof zeroes);
+    struct iovec one = { .iov_base = (void *) zeroes, .iov_len = n };
     int fd = aligned (b, zeroes, n, offset) ? b->fd : b->fd_any;
 
-    if (pwrite_full (fd, zeroes, n, offset, false) == -1)
+    if (writev_durable (b, fd, &one, 1, offset, false) == -1)
       return -1;
     count -= n;
     offset += n;
