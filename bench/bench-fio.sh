@@ -8,8 +8,14 @@
 # Job: ioengine=nbd, rw=randwrite, bs=4k, iodepth=16, numjobs=1 (one NBD
 # connection), time_based, size = the whole disk.
 #
+# A small VM's throughput drifts by 20% from one run to the next, so the
+# contenders run in rounds, each round in a rotated order, and each ratio
+# is the median over the rounds of the contender's IOPS divided by the bare
+# plugin's IOPS in the same round.
+#
 # Environment:
-#   BENCH_RUNTIME   seconds per contender (default 10)
+#   BENCH_RUNTIME   seconds per contender and round (default 10)
+#   BENCH_ROUNDS    rounds (default 3)
 #   BENCH_SIZE      disk size (default 1G; the memory plugin is sparse)
 #   WCACHE_FILTER   the filter .so (default ../plugin/.libs/... from here)
 #   NBDKIT, FIO     the programs (default nbdkit, fio)
@@ -27,6 +33,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${NBDKIT:=nbdkit}"
 : "${FIO:=fio}"
 : "${BENCH_RUNTIME:=10}"
+: "${BENCH_ROUNDS:=3}"
 : "${BENCH_SIZE:=1G}"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
@@ -40,6 +47,9 @@ die ()
 
 case $BENCH_RUNTIME in
   ''|*[!0-9]*|0) die "BENCH_RUNTIME must be a positive number of seconds" ;;
+esac
+case $BENCH_ROUNDS in
+  ''|*[!0-9]*|0) die "BENCH_ROUNDS must be a positive number" ;;
 esac
 [ -f "$WCACHE_FILTER" ] ||
   die "no filter at $WCACHE_FILTER (build it: make plugin/nbdkit-wcache-filter.la)"
@@ -95,15 +105,15 @@ args_of ()   # KEY: sets the array a
   esac
 }
 
-declare -A iops mibs
 failed=()
+results=$tmpdir/results      # lines: KEY ROUND IOPS MIB/S
 
-# run_one KEY: sets iops[KEY] and mibs[KEY], or records a failure.
+# run_one KEY ROUND: appends a line to $results, or records a failure.
 run_one ()
 {
-  local k=$1
-  local sock="$tmpdir/$k.sock" pidfile="$tmpdir/$k.pid"
-  local err="$tmpdir/$k.nbdkit.err" json="$tmpdir/$k.fio.json"
+  local k=$1 round=$2
+  local sock="$tmpdir/$k.$round.sock" pidfile="$tmpdir/$k.$round.pid"
+  local err="$tmpdir/$k.$round.nbdkit.err" json="$tmpdir/$k.$round.fio.json"
   local out
   local -a a
   args_of "$k"
@@ -128,7 +138,7 @@ run_one ()
     --rw=randwrite --bs=4k --iodepth=16 --numjobs=1 \
     --size="$BENCH_SIZE" --runtime="$BENCH_RUNTIME" --time_based \
     --output-format=json --output="$json" \
-    >"$tmpdir/$k.fio.out" 2>"$tmpdir/$k.fio.err"
+    >"$tmpdir/$k.$round.fio.out" 2>"$tmpdir/$k.$round.fio.err"
   local rc=$?
 
   if ! kill -0 "$current_pid" 2>/dev/null; then
@@ -152,59 +162,76 @@ if w["total_ios"] == 0:
 print("%.0f %.1f" % (w["iops"], w["bw_bytes"] / 1048576))
 ' "$json" 2>&1)
   if [ $rc -ne 0 ] || ! [[ $out =~ ^[0-9]+\ [0-9.]+$ ]]; then
-    failed+=("($k) ${label[$k]}: fio rc=$rc: $out $(tail -3 "$tmpdir/$k.fio.err" | tr '\n' ' ')")
+    failed+=("($k) ${label[$k]}: fio rc=$rc: $out $(tail -3 "$tmpdir/$k.$round.fio.err" | tr '\n' ' ')")
     return
   fi
-  iops[$k]=${out% *}
-  mibs[$k]=${out#* }
+  echo "$k $round $out" >>"$results"
 }
 
 echo "wcache bench: fio randwrite bs=4k iodepth=16, 1 job, 1 connection," \
-     "${BENCH_RUNTIME}s per contender"
+     "${BENCH_RUNTIME}s per contender, $BENCH_ROUNDS rounds"
 echo "machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1))," \
      "$(uname -sr), $("$NBDKIT" --version | head -1), $("$FIO" --version)"
 echo "disk: nbdkit memory $BENCH_SIZE (sparse, RAM); wcache default block 4K"
 echo
 
-for k in "${keys[@]}"; do
-  run_one "$k"
+: >"$results"
+for round in $(seq 1 "$BENCH_ROUNDS"); do
+  # Rotate the order so no contender always runs first or last.
+  n=${#keys[@]}
+  for j in $(seq 0 $((n - 1))); do
+    k=${keys[$(((j + round - 1) % n))]}
+    run_one "$k" "$round"
+  done
 done
 
-ratio ()   # KEY: IOPS ratio to the bare plugin, or "-"
-{
-  if [ -n "${iops[$1]:-}" ] && [ -n "${iops[a]:-}" ] && [ "${iops[a]}" -gt 0 ]; then
-    "$PY" -c 'import sys; print("%.2fx" % (float(sys.argv[1]) / float(sys.argv[2])))' \
-      "${iops[$1]}" "${iops[a]}"
-  else
-    echo "-"
-  fi
-}
+labels=$(for k in "${keys[@]}"; do echo "$k ${label[$k]}"; done)
+"$PY" - "$results" "$TARGET" "$labels" <<'PYEOF'
+import statistics, sys
 
-printf '  %-34s %10s %9s %9s\n' "contender" "IOPS" "MiB/s" "vs bare"
-for k in "${keys[@]}"; do
-  if [ -n "${iops[$k]:-}" ]; then
-    printf '  %-34s %10s %9s %9s\n' "($k) ${label[$k]}" "${iops[$k]}" \
-      "${mibs[$k]}" "$(ratio "$k")"
-  else
-    printf '  %-34s %10s %9s %9s\n' "($k) ${label[$k]}" "FAILED" "-" "-"
-  fi
-done
-echo
+results, target, labels = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+keys, label = [], {}
+for line in labels.splitlines():
+    k, l = line.split(" ", 1)
+    keys.append(k)
+    label[k] = l
+runs = {}                       # (key, round) -> (iops, mib/s)
+for line in open(results):
+    k, r, iops, mibs = line.split()
+    runs[(k, int(r))] = (float(iops), float(mibs))
+rounds = sorted({r for _, r in runs})
 
-verdict ()   # KEY: PASS / MISS against the target
-{
-  local r
-  r=$(ratio "$1")
-  case $r in
-    -) echo "n/a" ;;
-    *) "$PY" -c 'import sys; r = float(sys.argv[1].rstrip("x"));
-print("%s (%s)" % ("PASS" if r >= float(sys.argv[2]) else "MISS", sys.argv[1]))' \
-         "$r" "$TARGET" ;;
-  esac
-}
-echo "target: writeback >= ${TARGET}x of bare plugin: $(verdict b)" \
-     "[2G cache, never full: $(verdict e)]"
-echo "(informational: a MISS does not fail the build)"
+def ratios(k):
+    return [runs[(k, r)][0] / runs[("a", r)][0] for r in rounds
+            if (k, r) in runs and ("a", r) in runs and runs[("a", r)][0] > 0]
+
+print("  %-34s %10s %9s %9s  %s" % ("contender", "IOPS", "MiB/s", "vs bare",
+                                   "per round"))
+for k in keys:
+    mine = [runs[(k, r)] for r in rounds if (k, r) in runs]
+    name = "(%s) %s" % (k, label[k])
+    if not mine:
+        print("  %-34s %10s %9s %9s" % (name, "FAILED", "-", "-"))
+        continue
+    rs = ratios(k)
+    print("  %-34s %10.0f %9.1f %9s  %s" % (
+        name, statistics.median(i for i, _ in mine),
+        statistics.median(m for _, m in mine),
+        "%.2fx" % statistics.median(rs) if rs else "-",
+        " ".join("%.2f" % x for x in rs)))
+print()
+
+def verdict(k):
+    rs = ratios(k)
+    if not rs:
+        return "n/a"
+    m = statistics.median(rs)
+    return "%s (%.2fx)" % ("PASS" if m >= target else "MISS", m)
+
+print("target: writeback >= %.2fx of bare plugin: %s [2G cache, never full: %s]"
+      % (target, verdict("b"), verdict("e")))
+print("(informational: a MISS does not fail the build)")
+PYEOF
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo >&2
