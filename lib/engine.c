@@ -61,6 +61,20 @@ wc_config_init (struct wc_config *cfg)
   cfg->mode = WC_MODE_WRITEBACK;
 }
 
+/* Block numbers are hash keys as pointers (wc_blk_key): on a 32-bit host
+ * that limits the disk to 2^32 blocks. */
+static bool
+blocks_fit_key (uint64_t size, uint32_t block_size)
+{
+#if UINTPTR_MAX < UINT64_MAX
+  return size / block_size <= UINTPTR_MAX;
+#else
+  (void) size;
+  (void) block_size;
+  return true;
+#endif
+}
+
 struct wc_engine *
 wc_engine_new (const struct wc_config *cfg)
 {
@@ -71,7 +85,8 @@ wc_engine_new (const struct wc_config *cfg)
       !wc_is_power_of_2 (cfg->block_size) ||
       cfg->block_size < WC_MIN_BLOCK_SIZE ||
       cfg->block_size > WC_MAX_BLOCK_SIZE ||
-      cfg->cache_size < cfg->block_size) {
+      cfg->cache_size < cfg->block_size ||
+      !blocks_fit_key (cfg->size, cfg->block_size)) {
     errno = EINVAL;
     return NULL;
   }
@@ -100,7 +115,13 @@ wc_engine_new (const struct wc_config *cfg)
     pthread_cond_init (&e->timer_cond, &attr);
     pthread_condattr_destroy (&attr);
   }
-  e->blocks = g_hash_table_new (g_int64_hash, g_int64_equal);
+  e->blocks = g_hash_table_new (NULL, NULL);     /* wc_blk_key */
+  /* Spares for a few destage batches, and at least 4 MiB of buffers. */
+  e->bufs = wc_pool_new (e->bs, MAX (8 * WC_DESTAGE_BATCH,
+                                     (4u << 20) >> e->shift));
+  e->structs = wc_pool_new (sizeof (struct wc_block),
+                            MAX (8 * WC_DESTAGE_BATCH,
+                                 (4u << 20) >> e->shift));
   e->garbage = g_ptr_array_new_with_free_func (g_free);
   g_queue_init (&e->fifo);
   e->mode = cfg->mode;
@@ -127,6 +148,19 @@ wc_garbage_locked (struct wc_engine *e, void *p)
 {
   if (p)
     g_ptr_array_add (e->garbage, p);
+}
+
+uint8_t *
+wc_buf_new (struct wc_engine *e)
+{
+  return wc_pool_get (e->bufs);
+}
+
+void
+wc_buf_drop_locked (struct wc_engine *e, void *p)
+{
+  if (p && !wc_pool_keep (e->bufs, p))
+    wc_garbage_locked (e, p);
 }
 
 void
@@ -157,6 +191,8 @@ wc_engine_free (struct wc_engine *e)
     block_free (value);
   g_hash_table_destroy (e->blocks);
   g_ptr_array_unref (e->garbage);
+  wc_pool_free (e->bufs);
+  wc_pool_free (e->structs);
   wc_oracle_free (e->oracle);
   pthread_cond_destroy (&e->cond);
   pthread_cond_destroy (&e->timer_cond);
@@ -206,12 +242,13 @@ wc_block_remove_locked (struct wc_engine *e, struct wc_block *b)
   WC_LOCK_HELD (e);
   if (b->state == WC_B_DIRTY)
     g_queue_unlink (&e->fifo, &b->link);
-  g_hash_table_remove (e->blocks, &b->blkno);
+  g_hash_table_remove (e->blocks, wc_blk_key (b->blkno));
   e->nr_blocks--;
   if (b->wb_data != b->data)
-    wc_garbage_locked (e, b->wb_data);
-  wc_garbage_locked (e, b->data);
-  wc_garbage_locked (e, b);
+    wc_buf_drop_locked (e, b->wb_data);
+  wc_buf_drop_locked (e, b->data);
+  if (!wc_pool_keep (e->structs, b))
+    wc_garbage_locked (e, b);
   pthread_cond_broadcast (&e->cond);
 }
 
@@ -335,7 +372,7 @@ read_impl (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset,
   }
   wc_split_init (&it, e->shift, offset, count);
   while (rv == 0 && wc_split_next (&it, &s)) {
-    struct wc_block *b = g_hash_table_lookup (e->blocks, &s.blkno);
+    struct wc_block *b = wc_block_lookup_locked (e, s.blkno);
 
     if (!b || b->state == WC_B_LOADING) {
       if (run_len == 0) {
@@ -349,7 +386,7 @@ read_impl (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset,
       rv = media_read_locked (e, &r, out + run_pos, run_len, run_off);
       run_len = 0;
       /* The lock was dropped: look this block up again. */
-      b = g_hash_table_lookup (e->blocks, &s.blkno);
+      b = wc_block_lookup_locked (e, s.blkno);
       if (rv == -1)
         break;
       if (!b || b->state == WC_B_LOADING) {
@@ -384,7 +421,7 @@ load_locked (struct wc_engine *e, struct wc_req *r, struct wc_block *b)
 {
   uint64_t offset = b->blkno << e->shift;
   uint32_t n = wc_clamp (e->size, offset, e->bs);
-  uint8_t *buf = g_malloc (e->bs);
+  uint8_t *buf = wc_buf_new (e);
   int err;
 
   /* Past the end of the disk the block reads as zeros, and stays so:
@@ -405,7 +442,7 @@ load_locked (struct wc_engine *e, struct wc_req *r, struct wc_block *b)
   return 0;
 
  fail:
-  wc_garbage_locked (e, buf);
+  wc_buf_drop_locked (e, buf);
   wc_block_remove_locked (e, b);
   errno = err;
   return -1;
@@ -430,7 +467,7 @@ apply_locked (struct wc_engine *e, struct wc_block *b,
     /* A whole new buffer: swap it in.  A snapshot being written back
      * stays with the write-back; any other old buffer is garbage. */
     if (b->data != b->wb_data)
-      wc_garbage_locked (e, b->data);
+      wc_buf_drop_locked (e, b->data);
     b->data = *prep;
     b->zero = false;
     *prep = NULL;
@@ -442,12 +479,14 @@ apply_locked (struct wc_engine *e, struct wc_block *b,
         b->data = NULL;
         b->zero = true;
       }
-      else
-        b->data = g_memdup2 (b->wb_data, e->bs);
+      else {
+        b->data = wc_buf_new (e);
+        memcpy (b->data, b->wb_data, e->bs);
+      }
     }
     if (!src) {
       if (whole || b->zero) {
-        wc_garbage_locked (e, b->data);
+        wc_buf_drop_locked (e, b->data);
         b->data = NULL;
         b->zero = true;
       }
@@ -456,7 +495,9 @@ apply_locked (struct wc_engine *e, struct wc_block *b,
     }
     else {
       if (b->zero) {
-        b->data = whole ? g_malloc (e->bs) : g_malloc0 (e->bs);
+        b->data = wc_buf_new (e);
+        if (!whole)
+          memset (b->data, 0, e->bs);
         b->zero = false;
       }
       memcpy (b->data + s->boff, src, s->len);
@@ -491,7 +532,7 @@ modify_block_locked (struct wc_engine *e, struct wc_req *r,
     errno = EIO;
     return 0;
   }
-  b = g_hash_table_lookup (e->blocks, &s->blkno);
+  b = wc_block_lookup_locked (e, s->blkno);
   if (b && b->state == WC_B_LOADING) {
     pthread_cond_wait (&e->cond, &e->lock);
     goto again;
@@ -518,12 +559,13 @@ modify_block_locked (struct wc_engine *e, struct wc_req *r,
       wc_destage_locked (e, r);
       goto again;
     }
-    b = g_new0 (struct wc_block, 1);
+    b = wc_pool_get (e->structs);
+    memset (b, 0, sizeof *b);
     b->blkno = s->blkno;
     b->link.data = b;
     b->state = WC_B_LOADING;
     b->zero = true;             /* no buffer until written or loaded */
-    g_hash_table_insert (e->blocks, &b->blkno, b);
+    g_hash_table_insert (e->blocks, wc_blk_key (b->blkno), b);
     e->nr_blocks++;
     /* A partial write needs the rest of the block; the oracle needs the
      * durable content of every block it has not seen. */
@@ -574,8 +616,11 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
   more = wc_split_next (&it, &spans[0]);
   for (;;) {
     for (n = 0; more && n < WC_PREP_SPANS; n++) {
-      prep[n] = src && wc_span_whole (&spans[n], e->bs)
-        ? g_memdup2 (src + spans[n].pos, e->bs) : NULL;
+      prep[n] = NULL;
+      if (src && wc_span_whole (&spans[n], e->bs)) {
+        prep[n] = wc_buf_new (e);
+        memcpy (prep[n], src + spans[n].pos, e->bs);
+      }
       more = n + 1 < WC_PREP_SPANS && wc_split_next (&it, &spans[n + 1]);
     }
     pthread_mutex_lock (&e->lock);
@@ -584,7 +629,7 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
         err = errno;
         wc_unlock (e);
         for (i = 0; i < n; i++)
-          g_free (prep[i]);
+          wc_pool_put (e->bufs, prep[i]);
         errno = err;
         return -1;
       }
@@ -608,7 +653,7 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
       top = seq;
     }
     for (i = 0; i < n; i++)
-      wc_garbage_locked (e, prep[i]);   /* unused after a failure */
+      wc_buf_drop_locked (e, prep[i]);  /* unused after a failure */
     /* The group filled up: the splitter holds the next span. */
     if (n == WC_PREP_SPANS && rv == 0)
       more = wc_split_next (&it, &spans[0]);

@@ -11,6 +11,7 @@
 
 #include "wcache.h"
 #include "oracle.h"
+#include "pool.h"
 
 /* Block states.  A cached block is in e->blocks in exactly one state:
  *
@@ -62,6 +63,8 @@ struct wc_engine {
   uint64_t max_blocks;          /* S7: hard limit on cached blocks */
   uint64_t soft_blocks;         /* above this, one thread destages ahead */
   bool readonly;
+  struct wc_pool *bufs;         /* spare block buffers (pool.c) */
+  struct wc_pool *structs;      /* spare struct wc_block */
   const struct wc_media_ops *ops;
   void *opaque;
   void (*on_cut) (void *opaque, const struct wc_cut_report *);
@@ -73,7 +76,8 @@ struct wc_engine {
   pthread_mutex_t lock;         /* protects everything below */
   pthread_cond_t cond;          /* broadcast on any state change below */
 
-  GHashTable *blocks;           /* blkno -> struct wc_block, all states */
+  GHashTable *blocks;           /* wc_blk_key (blkno) -> struct wc_block,
+                                 * all states */
   GQueue fifo;                  /* DIRTY blocks, oldest dirtying first */
   uint64_t nr_blocks;           /* entries in blocks, any state (S7) */
   uint64_t seq;                 /* modification counter; 0 means none */
@@ -124,8 +128,29 @@ struct wc_req {
   bool writer;
 };
 
-/* Debug check that the caller holds the lock (any holder passes). */
+/* Debug check that the caller holds the lock (any holder passes).  Only
+ * the unit tests' build of the engine has it (WC_CHECK_LOCKS): a trylock
+ * on every call costs the request path a few per cent. */
+#ifdef WC_CHECK_LOCKS
 #define WC_LOCK_HELD(e) g_assert (pthread_mutex_trylock (&(e)->lock) != 0)
+#else
+#define WC_LOCK_HELD(e) ((void) (e))
+#endif
+
+/* e->blocks is keyed by the block number itself, so a probe compares
+ * pointers instead of reading a cold key through one (wc_engine_new
+ * refuses disks whose block numbers do not fit a pointer). */
+static inline gpointer
+wc_blk_key (uint64_t blkno)
+{
+  return (gpointer) (uintptr_t) blkno;
+}
+
+static inline struct wc_block *
+wc_block_lookup_locked (struct wc_engine *e, uint64_t blkno)
+{
+  return g_hash_table_lookup (e->blocks, wc_blk_key (blkno));
+}
 
 /* power.c: stops the timer thread (wc_engine_free, lock not held). */
 void wc_timer_stop (struct wc_engine *e);
@@ -143,6 +168,11 @@ void wc_media_end_locked (struct wc_engine *e);
 void wc_block_remove_locked (struct wc_engine *e, struct wc_block *b);
 /* Queues p (may be NULL) for free(3) once the lock is dropped. */
 void wc_garbage_locked (struct wc_engine *e, void *p);
+/* A block buffer (e->bs bytes, uninitialised); any lock state. */
+uint8_t *wc_buf_new (struct wc_engine *e);
+/* Gives back a block buffer (may be NULL): to the spares, or to the
+ * garbage if there are enough. */
+void wc_buf_drop_locked (struct wc_engine *e, void *p);
 /* Drops the lock, then frees the garbage queued under it. */
 void wc_unlock (struct wc_engine *e);
 

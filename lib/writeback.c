@@ -82,7 +82,7 @@ complete_locked (struct wc_engine *e, struct wc_block *b, bool ok,
 {
   /* If the block was rewritten, the snapshot is a copy nobody needs. */
   if (b->wb_data != b->data)
-    wc_garbage_locked (e, b->wb_data);
+    wc_buf_drop_locked (e, b->wb_data);
   b->wb_data = NULL;
 
   if (ok) {
@@ -225,7 +225,7 @@ wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
     /* Few blocks in the range: look them up; else scan the cache. */
     if (last - first < e->nr_blocks) {
       for (uint64_t blkno = first; blkno <= last; blkno++) {
-        struct wc_block *b = g_hash_table_lookup (e->blocks, &blkno);
+        struct wc_block *b = wc_block_lookup_locked (e, blkno);
         if (b)
           consider_locked (b, target, ticket, batch, &busy);
       }
