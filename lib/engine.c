@@ -32,6 +32,13 @@
  * a block leaving LOADING or WRITEBACK, the media draining, a mode switch
  * ending, power on/off.  Functions ending in _locked expect the lock held.
  *
+ * Spare block buffers and headers live in two pools (pool.c) with their
+ * own leaf locks.  A buffer given back there (wc_buf_drop_locked, or a
+ * header in wc_block_remove_locked) can be handed to a writer on another
+ * thread at once, even while e->lock is held: it must not be touched after
+ * it is given back, and a write-back snapshot is given back only when its
+ * media write has returned.
+ *
  * Mode switches are serialised by e->switch_lock, taken before e->lock
  * and held across the media's set_mode op (a file backing's safe reopen,
  * which takes the backing's own lock inside; backing.c).  Lock order:
