@@ -11,7 +11,9 @@
 # A small VM's throughput drifts by 20% from one run to the next, so the
 # contenders run in rounds, each round in a rotated order, and each ratio
 # is the median over the rounds of the contender's IOPS divided by the bare
-# plugin's IOPS in the same round.
+# plugin's IOPS in the same round.  The table also shows nbdkit's CPU time
+# per write (user + system, median over the rounds): what the filter costs,
+# less sensitive to the VM's drift than IOPS.
 #
 # Environment:
 #   BENCH_RUNTIME   seconds per contender and round (default 10)
@@ -106,7 +108,8 @@ args_of ()   # KEY: sets the array a
 }
 
 failed=()
-results=$tmpdir/results      # lines: KEY ROUND IOPS MIB/S
+results=$tmpdir/results      # lines: KEY ROUND IOPS MIB/S CPU-US-PER-WRITE
+CLK_TCK=$(getconf CLK_TCK)
 
 # run_one KEY ROUND: appends a line to $results, or records a failure.
 run_one ()
@@ -140,6 +143,10 @@ run_one ()
     --output-format=json --output="$json" \
     >"$tmpdir/$k.$round.fio.out" 2>"$tmpdir/$k.$round.fio.err"
   local rc=$?
+  # nbdkit's CPU time (user + system clock ticks), a steadier figure than
+  # IOPS on a busy VM.
+  local ticks
+  ticks=$(awk '{ print $14 + $15 }' "/proc/$current_pid/stat" 2>/dev/null)
 
   if ! kill -0 "$current_pid" 2>/dev/null; then
     current_pid=
@@ -159,9 +166,11 @@ if job["error"]:
 w = job["write"]
 if w["total_ios"] == 0:
     sys.exit("no writes completed")
-print("%.0f %.1f" % (w["iops"], w["bw_bytes"] / 1048576))
-' "$json" 2>&1)
-  if [ $rc -ne 0 ] || ! [[ $out =~ ^[0-9]+\ [0-9.]+$ ]]; then
+print("%.0f %.1f %.2f" % (w["iops"], w["bw_bytes"] / 1048576,
+                         float(sys.argv[2]) / float(sys.argv[3]) * 1e6
+                         / w["total_ios"]))
+' "$json" "${ticks:-0}" "$CLK_TCK" 2>&1)
+  if [ $rc -ne 0 ] || ! [[ $out =~ ^[0-9]+\ [0-9.]+\ [0-9.]+$ ]]; then
     failed+=("($k) ${label[$k]}: fio rc=$rc: $out $(tail -3 "$tmpdir/$k.$round.fio.err" | tr '\n' ' ')")
     return
   fi
@@ -195,31 +204,33 @@ for line in labels.splitlines():
     k, l = line.split(" ", 1)
     keys.append(k)
     label[k] = l
-runs = {}                       # (key, round) -> (iops, mib/s)
+runs = {}                       # (key, round) -> (iops, mib/s, cpu us/write)
 for line in open(results):
-    k, r, iops, mibs = line.split()
-    runs[(k, int(r))] = (float(iops), float(mibs))
+    k, r, iops, mibs, cpu = line.split()
+    runs[(k, int(r))] = (float(iops), float(mibs), float(cpu))
 rounds = sorted({r for _, r in runs})
 
 def ratios(k):
     return [runs[(k, r)][0] / runs[("a", r)][0] for r in rounds
             if (k, r) in runs and ("a", r) in runs and runs[("a", r)][0] > 0]
 
-print("  %-34s %10s %9s %9s  %s" % ("contender", "IOPS", "MiB/s", "vs bare",
-                                   "per round"))
+print("  %-34s %9s %8s %9s %8s  %s" % ("contender", "IOPS", "MiB/s",
+                                        "CPU/write", "vs bare", "per round"))
 for k in keys:
     mine = [runs[(k, r)] for r in rounds if (k, r) in runs]
     name = "(%s) %s" % (k, label[k])
     if not mine:
-        print("  %-34s %10s %9s %9s" % (name, "FAILED", "-", "-"))
+        print("  %-34s %9s %8s %9s %8s" % (name, "FAILED", "-", "-", "-"))
         continue
     rs = ratios(k)
-    print("  %-34s %10.0f %9.1f %9s  %s" % (
-        name, statistics.median(i for i, _ in mine),
-        statistics.median(m for _, m in mine),
+    print("  %-34s %9.0f %8.1f %7.2fus %8s  %s" % (
+        name, statistics.median(x[0] for x in mine),
+        statistics.median(x[1] for x in mine),
+        statistics.median(x[2] for x in mine),
         "%.2fx" % statistics.median(rs) if rs else "-",
         " ".join("%.2f" % x for x in rs)))
 print()
+print("CPU/write: nbdkit's user + system time over its whole run, per write.")
 
 def verdict(k):
     rs = ratios(k)
