@@ -123,12 +123,13 @@ wc_engine_new (const struct wc_config *cfg)
     pthread_condattr_destroy (&attr);
   }
   e->blocks = g_hash_table_new (NULL, NULL);     /* wc_blk_key */
-  /* Spares for a few destage batches, and at least 4 MiB of buffers. */
-  e->bufs = wc_pool_new (e->bs, MAX (8 * WC_DESTAGE_BATCH,
-                                     (4u << 20) >> e->shift));
-  e->structs = wc_pool_new (sizeof (struct wc_block),
-                            MAX (8 * WC_DESTAGE_BATCH,
-                                 (4u << 20) >> e->shift));
+  {
+    /* Spares for a few destage batches, and at least 4 MiB of buffers. */
+    size_t spares = MAX (8 * WC_DESTAGE_BATCH, (4u << 20) >> e->shift);
+
+    e->bufs = wc_pool_new (e->bs, spares);
+    e->structs = wc_pool_new (sizeof (struct wc_block), spares);
+  }
   e->garbage = g_ptr_array_new_with_free_func (g_free);
   g_queue_init (&e->fifo);
   e->mode = cfg->mode;
@@ -163,11 +164,18 @@ wc_buf_new (struct wc_engine *e)
   return wc_pool_get (e->bufs);
 }
 
+/* Gives p (may be NULL) back to pool, or to the garbage if it is full. */
+static void
+spare_locked (struct wc_engine *e, struct wc_pool *pool, void *p)
+{
+  if (p && !wc_pool_keep (pool, p))
+    wc_garbage_locked (e, p);
+}
+
 void
 wc_buf_drop_locked (struct wc_engine *e, void *p)
 {
-  if (p && !wc_pool_keep (e->bufs, p))
-    wc_garbage_locked (e, p);
+  spare_locked (e, e->bufs, p);
 }
 
 void
@@ -254,8 +262,7 @@ wc_block_remove_locked (struct wc_engine *e, struct wc_block *b)
   if (b->wb_data != b->data)
     wc_buf_drop_locked (e, b->wb_data);
   wc_buf_drop_locked (e, b->data);
-  if (!wc_pool_keep (e->structs, b))
-    wc_garbage_locked (e, b);
+  spare_locked (e, e->structs, b);
   pthread_cond_broadcast (&e->cond);
 }
 
