@@ -104,7 +104,7 @@ wc_engine_new (const struct wc_config *cfg)
   e->shift = __builtin_ctz (cfg->block_size);
   e->max_blocks = cfg->cache_size / cfg->block_size;
   e->soft_blocks = e->max_blocks -
-    MAX (1, MIN (e->max_blocks / 8, 4 * WC_DESTAGE_BATCH));
+    MAX (1, MIN (e->max_blocks / 8, 4 * WC_DESTAGE_MAX));
   e->readonly = cfg->readonly;
   e->ops = cfg->ops;
   e->opaque = cfg->opaque;
@@ -125,7 +125,7 @@ wc_engine_new (const struct wc_config *cfg)
   e->blocks = g_hash_table_new (NULL, NULL);     /* wc_blk_key */
   {
     /* Spares for a few destage batches, and at least 4 MiB of buffers. */
-    size_t spares = MAX (8 * WC_DESTAGE_BATCH, (4u << 20) >> e->shift);
+    size_t spares = MAX (8 * WC_DESTAGE_MAX, (4u << 20) >> e->shift);
 
     e->bufs = wc_pool_new (e->bs, spares);
     e->structs = wc_pool_new (sizeof (struct wc_block), spares);

@@ -298,8 +298,16 @@ wc_destage_locked (struct wc_engine *e, struct wc_req *r)
   int rv;
 
   WC_LOCK_HELD (e);
-  for (l = e->fifo.head; l && batch->len < WC_DESTAGE_BATCH; l = l->next)
-    g_ptr_array_add (batch, l->data);
+  for (l = e->fifo.head; l && batch->len < WC_DESTAGE_MAX; l = l->next) {
+    struct wc_block *b = l->data;
+
+    if (batch->len >= WC_DESTAGE_BATCH) {
+      const struct wc_block *prev = batch->pdata[batch->len - 1];
+      if (b->blkno != prev->blkno + 1)
+        break;
+    }
+    g_ptr_array_add (batch, b);
+  }
   n = batch->len;
   WC_DEBUG (e, "destage: cache full (%" PRIu64 " blocks), writing back the "
             "oldest %u", e->nr_blocks, n);

@@ -756,6 +756,32 @@ test_S7_full_and_failing_never_drops (void)
   fx_fini (&f);
 }
 
+/* The first destage of a 128-block cache comes at the 113th block (16 short
+ * of full): it writes back the oldest 8 blocks, and up to 64 while the FIFO
+ * goes on in a run of adjacent blocks, as one media write. */
+static void
+test_S7_destage_batch (void)
+{
+  for (int sequential = 0; sequential <= 1; sequential++) {
+    struct fx f;
+    struct wc_stats st;
+    unsigned n;
+
+    fx_init (&f, WC_MODE_WRITEBACK, 128 * BS, false);
+    for (n = 0; stats (f.e).destaged_blocks == 0; n++) {
+      g_assert_cmpuint (n, <, NBLOCKS);
+      /* 37 is prime to 256: no two blocks in a row are adjacent. */
+      put (f.e, sequential ? n : n * 37 % NBLOCKS, 0x40, 0);
+    }
+    st = stats (f.e);
+    g_assert_cmpuint (n, ==, 113);
+    g_assert_cmpuint (st.destaged_blocks, ==, sequential ? 64 : 8);
+    g_assert_cmpuint (st.writeback_ios, ==, sequential ? 1 : 8);
+    g_assert_cmpuint (f.m->writes, ==, st.writeback_ios);
+    fx_fini (&f);
+  }
+}
+
 /* A request larger than the whole cache still succeeds, in pieces. */
 static void
 test_S7_request_larger_than_cache (void)
@@ -1587,6 +1613,7 @@ main (int argc, char *argv[])
                    test_S7_bounded_destages_oldest);
   g_test_add_func ("/engine/S7/full-and-failing-never-drops",
                    test_S7_full_and_failing_never_drops);
+  g_test_add_func ("/engine/S7/destage-batch", test_S7_destage_batch);
   g_test_add_func ("/engine/S7/request-larger-than-cache",
                    test_S7_request_larger_than_cache);
   g_test_add_func ("/engine/S8/lose", test_S8_lose);
