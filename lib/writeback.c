@@ -68,10 +68,14 @@ write_run (struct wc_engine *e, GPtrArray *batch, guint i, guint j, bool fua)
     }
     return e->ops->writev (e->opaque, iov, j - i, count, offset, fua);
   }
+  /* count is clamped to the end of the disk, and so is the copy: the last
+   * block of an odd-sized disk is only partly on it. */
   buf = g_malloc (count);
   for (guint k = i; k < j; k++) {
     const struct wc_block *b = batch->pdata[k];
-    memcpy (buf + ((size_t) (k - i) << e->shift), b->wb_data, e->bs);
+    size_t pos = (size_t) (k - i) << e->shift;
+
+    memcpy (buf + pos, b->wb_data, MIN (e->bs, count - pos));
   }
   return e->ops->write (e->opaque, buf, count, offset, fua);
 }

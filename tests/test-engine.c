@@ -1343,6 +1343,38 @@ test_S1_odd_size_disk (void)
   memmedia_free (m);
 }
 
+/* S3: a run of blocks that ends in the partial last block of an odd-sized
+ * disk is written back as one media write over a media without writev: the
+ * copy into the run's buffer stops at the end of the disk (it once ran a
+ * block past it: a heap overflow that valgrind and ASan report). */
+static void
+test_S3_run_ends_in_partial_block (void)
+{
+  const uint64_t size = 1000000;        /* 244 blocks and 576 bytes */
+  const uint64_t off = 995328, len = size - off;
+  struct memmedia *m = memmedia_new (size);
+  struct wc_config cfg;
+  struct wc_engine *e;
+  g_autofree uint8_t *buf = g_malloc (len);
+  g_autofree uint8_t *back = g_malloc (len);
+
+  memmedia_config (m, &cfg);
+  cfg.oracle = true;
+  e = wc_engine_new (&cfg);
+  memset (buf, 0x33, len);
+  g_assert_cmpint (wc_write (e, buf, len, off, 0), ==, 0);
+  g_assert_cmpuint (m->writes, ==, 0);
+  g_assert_cmpint (wc_flush (e, 0), ==, 0);
+  /* One coalesced write of both blocks, stopping at the end of the disk. */
+  g_assert_cmpuint (m->writes, ==, 1);
+  g_assert_true (all_bytes (m->buf + off, len, 0x33));
+  g_assert_cmpint (wc_read (e, back, len, off), ==, 0);
+  g_assert_cmpmem (back, len, buf, len);
+  assert_oracle_clean (e, 4096);
+  wc_engine_free (e);
+  memmedia_free (m);
+}
+
 /* S2/S4: blocks of a FUA write that a destage wrote back without FUA
  * during the same request are flushed before the request returns. */
 static void
@@ -1638,6 +1670,8 @@ main (int argc, char *argv[])
   g_test_add_func ("/engine/S9/after-ms", test_S9_after_ms);
   g_test_add_func ("/engine/S8/epoch", test_epoch);
   g_test_add_func ("/engine/S1/odd-size-disk", test_S1_odd_size_disk);
+  g_test_add_func ("/engine/S3/run-ends-in-partial-block",
+                   test_S3_run_ends_in_partial_block);
   g_test_add_func ("/engine/S2/fua-covers-destaged-blocks",
                    test_S2_fua_covers_destaged_blocks);
   g_test_add_func ("/engine/S8/power-on-waits-for-cut",
