@@ -134,6 +134,37 @@ meet_policy (struct wc_engine *e, const struct wc_cut *cut, GRand *rng,
   }
 }
 
+/* S10 after a cut: exactly what the cut wrote, and within the contract
+ * per unit of the cut.  The media is drained and the power off. */
+static void
+verify_cut_locked (struct wc_engine *e, struct wc_cut_report *rep)
+{
+  struct wc_verify_report vr;
+
+  WC_LOCK_HELD (e);
+  if (wc_oracle_check (e->oracle, e->size, WC_VERIFY_EXACT, WC_ORACLE_UNIT,
+                       e->ops->read, e->opaque, &vr) == -1) {
+    rep->verify_errno = errno;
+    return;
+  }
+  rep->exact_violations = vr.violations;
+  rep->first_bad_offset = vr.first_bad_offset;
+  if (wc_oracle_check (e->oracle, e->size, WC_VERIFY_CONTRACT, rep->unit,
+                       e->ops->read, e->opaque, &vr) == -1) {
+    rep->verify_errno = errno;
+    return;
+  }
+  rep->contract_violations = vr.violations;
+  if (rep->exact_violations == 0)
+    rep->first_bad_offset = vr.first_bad_offset;
+  rep->verified_blocks = vr.blocks;
+  rep->verified = true;
+  WC_DEBUG (e, "cut: oracle checked %" PRIu64 " blocks: %" PRIu64
+            " units differ from what the cut wrote, %" PRIu64
+            " break S10", vr.blocks, rep->exact_violations,
+            rep->contract_violations);
+}
+
 void
 wc_cut_locked (struct wc_engine *e, const struct wc_cut *cut,
                struct wc_cut_report *rep)
@@ -214,6 +245,12 @@ wc_cut_locked (struct wc_engine *e, const struct wc_cut *cut,
     rep->errors++;
     e->st.media_errors++;
   }
+
+  /* The oracle checks the media now, while nothing else can touch it: a
+   * check after the lock is dropped could race a power-on and new writes
+   * and report violations that are not the cut's. */
+  if (e->oracle)
+    verify_cut_locked (e, rep);
 
   /* 4. */
   for (guint i = 0; i < dirty->len; i++)

@@ -92,6 +92,18 @@ struct wc_cut_report {
   uint64_t torn;                /* of those, written back in part (torn) */
   uint64_t errors;              /* survivors the media refused (then lost) */
   uint32_t unit;                /* torn: the atomic unit used */
+  /* With cfg.oracle, the cut checks the media before the power can come
+   * back (S10): nothing else runs then, so the check sees exactly what
+   * the cut left. */
+  bool verified;                /* the check ran (oracle on, media read) */
+  int verify_errno;             /* the media read failed: the check did
+                                 * not run (0 otherwise) */
+  uint64_t verified_blocks;     /* blocks checked */
+  uint64_t exact_violations;    /* 512-byte units differing from what the
+                                 * cut wrote (WC_VERIFY_EXACT) */
+  uint64_t contract_violations; /* units of the cut's unit breaking S10
+                                 * (WC_VERIFY_CONTRACT) */
+  uint64_t first_bad_offset;    /* of the first violation, if any */
 };
 
 /* ---- Triggers (S9): the cut fires right after the N-th event ----------- */
@@ -113,8 +125,9 @@ const char *wc_trigger_name (enum wc_trigger trigger);
 
 /* The durable layer.  Each op returns 0, or -1 with errno set.  Ops are
  * called from many threads at once, never with an engine lock held, except
- * that a power cut writes its survivors while every request is failing,
- * and wc_oracle_verify reads the media with requests held.
+ * that a power cut writes its survivors and (with the oracle) reads the
+ * media back while every request is failing, and wc_oracle_verify reads
+ * the media with requests held.
  * fua: the data must be durable when the call returns.  Trims reach the
  * media as zeroes (a trimmed block reads as zeros in the cache too). */
 typedef void (*wc_describe_fn) (void *ctx, const char *key,

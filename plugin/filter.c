@@ -345,36 +345,27 @@ wcache_config_complete (nbdkit_next_config_complete *next,
 
 /* ---- Lifecycle ---------------------------------------------------------- */
 
-/* S10: checks what the media holds after a cut, exactly (what the engine
- * wrote) and by the contract (per unit of the cut). */
+/* S10: the engine checked the media inside the cut (wcache-oracle=true),
+ * before the power could come back; report what it found. */
 static void
-oracle_check (const struct wc_cut_report *rep)
+oracle_report (const struct wc_cut_report *rep)
 {
-  struct wc_verify_report vr;
-
-  if (wc_oracle_verify (engine, WC_VERIFY_EXACT, WC_MIN_BLOCK_SIZE,
-                        NULL, NULL, &vr) == -1) {
-    nbdkit_error ("wcache: oracle: reading the media: %m");
+  if (rep->verify_errno) {
+    nbdkit_error ("wcache: oracle: reading the media after the cut: %s",
+                  strerror (rep->verify_errno));
     return;
   }
-  if (vr.violations > 0) {
+  if (rep->exact_violations > 0)
     nbdkit_error ("wcache: oracle: %" PRIu64 " units differ from what the "
                   "cut left, first at offset %" PRIu64,
-                  vr.violations, vr.first_bad_offset);
-    return;
-  }
-  if (wc_oracle_verify (engine, WC_VERIFY_CONTRACT, rep->unit,
-                        NULL, NULL, &vr) == -1) {
-    nbdkit_error ("wcache: oracle: reading the media: %m");
-    return;
-  }
-  if (vr.violations > 0) {
+                  rep->exact_violations, rep->first_bad_offset);
+  if (rep->contract_violations > 0)
     nbdkit_error ("wcache: oracle: S10 broken in %" PRIu64 " units, "
                   "first at offset %" PRIu64,
-                  vr.violations, vr.first_bad_offset);
-    return;
-  }
-  nbdkit_debug ("wcache: oracle: %" PRIu64 " blocks verified", vr.blocks);
+                  rep->contract_violations, rep->first_bad_offset);
+  if (rep->exact_violations == 0 && rep->contract_violations == 0)
+    nbdkit_debug ("wcache: oracle: %" PRIu64 " blocks verified",
+                  rep->verified_blocks);
 }
 
 static void
@@ -385,8 +376,8 @@ on_cut (void *opaque, const struct wc_cut_report *rep)
                 " torn=%" PRIu64 " errors=%" PRIu64,
                 wc_policy_name (rep->policy), rep->seed, rep->dirty,
                 rep->kept, rep->lost, rep->torn, rep->errors);
-  if (cfg.oracle)
-    oracle_check (rep);
+  if (rep->verified || rep->verify_errno)
+    oracle_report (rep);
   if (cut_action == CUT_ACTION_EXIT)
     nbdkit_shutdown ();
 }

@@ -1573,6 +1573,85 @@ test_S10_cut_survivor_write_fails (void)
   fx_fini (&f);
 }
 
+/* S10: with the oracle, a cut checks the media itself, before the power
+ * can come back, and says what it found in its report.  A check made after
+ * the cut returns could see a power-on and new writes instead (here: the
+ * on_cut callback powers on and rewrites the damaged block). */
+static bool lying;              /* lying_write damages what it stores */
+
+static int
+lying_write (void *opaque, const void *buf, uint32_t count, uint64_t offset,
+             bool fua)
+{
+  struct memmedia *m = opaque;
+  int rv = memmedia_ops.write (opaque, buf, count, offset, fua);
+
+  if (rv == 0 && lying)
+    m->buf[offset] ^= 0xff;
+  return rv;
+}
+
+static void
+power_on_and_rewrite (void *opaque, const struct wc_cut_report *rep)
+{
+  struct wc_engine *e = ((struct memmedia *) opaque)->hook_arg;
+
+  lying = false;
+  g_assert_cmpint (wc_power_on (e), ==, 0);
+  put (e, 1, 0x77, WC_FUA);
+}
+
+static void
+test_S10_cut_checks_before_power_on (void)
+{
+  struct memmedia *m = memmedia_new (DISK);
+  struct wc_media_ops ops = memmedia_ops;
+  struct wc_config cfg;
+  struct wc_engine *e;
+  struct wc_cut keep = mkcut (WC_CUT_KEEP, 1);
+  struct wc_cut_report rep;
+  struct wc_verify_report vr;
+
+  ops.write = lying_write;
+  memmedia_config (m, &cfg);
+  cfg.ops = &ops;
+  cfg.oracle = true;
+  e = wc_engine_new (&cfg);
+  m->hook_arg = e;
+
+  /* An honest cut: every block written is checked, nothing is wrong. */
+  put (e, 0, 0x11, 0);
+  put (e, 1, 0x22, 0);
+  g_assert_cmpint (wc_power_cut (e, &keep, &rep), ==, 0);
+  g_assert_true (rep.verified);
+  g_assert_cmpint (rep.verify_errno, ==, 0);
+  g_assert_cmpuint (rep.verified_blocks, ==, 2);
+  g_assert_cmpuint (rep.exact_violations, ==, 0);
+  g_assert_cmpuint (rep.contract_violations, ==, 0);
+  g_assert_cmpint (wc_power_on (e), ==, 0);
+
+  /* The media damages the survivor: the report says so, although power
+   * is back and the block rewritten by the time anyone reads it. */
+  cfg.on_cut = power_on_and_rewrite;
+  wc_engine_free (e);
+  e = wc_engine_new (&cfg);
+  m->hook_arg = e;
+  put (e, 1, 0x33, 0);
+  lying = true;
+  g_assert_cmpint (wc_power_cut (e, &keep, &rep), ==, 0);
+  g_assert_true (rep.verified);
+  g_assert_cmpuint (rep.exact_violations, ==, 1);
+  g_assert_cmpuint (rep.contract_violations, ==, 1);
+  g_assert_cmpuint (rep.first_bad_offset, ==, 1 * BS);
+  /* A check now sees the rewritten block: clean, the damage gone. */
+  g_assert_true (wc_powered (e));
+  g_assert_cmpint (wc_oracle_verify (e, WC_VERIFY_EXACT, 512, NULL, NULL,
+                                     &vr), ==, 0);
+  g_assert_cmpuint (vr.violations, ==, 0);
+  wc_engine_free (e);
+  memmedia_free (m);
+}
+
 static void
 collect_debug (void *opaque, const char *msg)
 {
@@ -1665,6 +1744,8 @@ main (int argc, char *argv[])
   g_test_add_func ("/engine/S10/detects-corruption",
                    test_S10_detects_corruption);
   g_test_add_func ("/engine/S10/needs-oracle", test_S10_needs_oracle);
+  g_test_add_func ("/engine/S10/cut-checks-before-power-on",
+                   test_S10_cut_checks_before_power_on);
   g_test_add_func ("/engine/debug-lines", test_debug_lines);
   g_test_add_func ("/engine/S9/at-mark", test_S9_at_mark);
   g_test_add_func ("/engine/S9/after-ms", test_S9_after_ms);
