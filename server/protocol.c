@@ -25,6 +25,7 @@
 
 #include "control.h"
 #include "kv.h"
+#include "params.h"
 
 /* A reply being built: the line, and for wc_control_run the errno that
  * sums it up (0 for ok; EINVAL for a request that is wrong in itself and
@@ -65,11 +66,12 @@ add_media_fact (void *ctx, const char *key, const char *value)
   wc_kv_add (ctx, key, value);
 }
 
-/* Whole-string unsigned decimal, no sign, no spaces. */
+/* Numbers follow params.h, as the filter's keys and wcache-fuse's
+ * options do: decimal ("010" is ten). */
 static bool
 parse_u64 (const char *s, uint64_t *v)
 {
-  return g_ascii_string_to_unsigned (s, 10, 0, UINT64_MAX, v, NULL);
+  return wc_parse_u64 (s, v) == 0;
 }
 
 static void
@@ -125,8 +127,7 @@ cmd_mode (struct wc_engine *e, char **argv, int argc, struct reply *r)
   }
   if (argc == 1) {
     if (wc_mode_parse (argv[0], &mode) == -1) {
-      reply_error (r, "mode: '%s' is not writeback, writethrough, none, "
-                   "directsync or unsafe", argv[0]);
+      reply_error (r, "mode: '%s' is not %s", argv[0], wc_mode_names);
       return;
     }
     old = wc_get_mode (e);
@@ -219,7 +220,8 @@ parse_after (const char *v, struct cut_args *a, struct reply *r)
 }
 
 static bool
-parse_cut_args (char **argv, int argc, struct cut_args *a, struct reply *r)
+parse_cut_args (char **argv, int argc, uint32_t block_size,
+                struct cut_args *a, struct reply *r)
 {
   bool seen[5] = { false };
   static const char *const keys[] = { "policy", "seed", "p", "unit", "after" };
@@ -253,8 +255,7 @@ parse_cut_args (char **argv, int argc, struct cut_args *a, struct reply *r)
     switch (k) {
     case 0:
       if (wc_policy_parse (v, &a->cut.policy) == -1) {
-        reply_error (r, "power-cut: policy=%s: not lose, keep, random, "
-                     "ordered or torn", v);
+        reply_error (r, "power-cut: policy=%s: not %s", v, wc_policy_names);
         return false;
       }
       break;
@@ -266,22 +267,25 @@ parse_cut_args (char **argv, int argc, struct cut_args *a, struct reply *r)
       }
       a->cut.seed_set = true;
       break;
-    case 2: {
-      char *end;
-      double p = g_ascii_strtod (v, &end);
-      if (*v == '\0' || *end != '\0' || !(p >= 0.0 && p <= 1.0)) {
+    case 2:
+      if (wc_parse_probability (v, &a->cut.p) == -1) {
         reply_error (r, "power-cut: p=%s: not a probability from 0 to 1", v);
         return false;
       }
-      a->cut.p = p;
       break;
-    }
     case 3: {
       uint64_t u;
-      if (!parse_u64 (v, &u) || u < 512 || u > WC_MAX_BLOCK_SIZE ||
-          (u & (u - 1)) != 0) {
-        reply_error (r, "power-cut: unit=%s: not a power of two from 512 to "
-                     "the block size", v);
+      const char *problem;
+      if (wc_parse_size (v, &u) == -1) {
+        reply_error (r, "power-cut: unit=%s: not a size (such as 512 or 4K)",
+                     v);
+        return false;
+      }
+      /* Whatever the policy, as the wcache-cut-unit key: a unit the disk
+       * could never use is a mistake worth saying. */
+      if ((problem = wc_cut_unit_problem (u, block_size)) != NULL) {
+        reply_error (r, "power-cut: unit=%s %s; the block size is %" PRIu32,
+                     v, problem, block_size);
         return false;
       }
       a->cut.unit = u;
@@ -308,13 +312,8 @@ cmd_power_cut (struct wc_engine *e, char **argv, int argc, struct reply *r)
     reply_ok (r, "ok armed=none");
     return;
   }
-  if (!parse_cut_args (argv, argc, &a, r))
+  if (!parse_cut_args (argv, argc, wc_block_size (e), &a, r))
     return;
-  if (a.cut.policy == WC_CUT_TORN && a.cut.unit > wc_block_size (e)) {
-    reply_error (r, "power-cut: unit=%" PRIu32 " is larger than the block "
-                 "size %" PRIu32, a.cut.unit, wc_block_size (e));
-    return;
-  }
 
   if (a.trigger != WC_TRIGGER_NONE) {
     rv = a.trigger == WC_TRIGGER_MARK
@@ -534,6 +533,11 @@ run (struct wc_engine *e, const char *line, struct reply *r)
       if (*copy)
         words[n++] = g_steal_pointer (&copy);
       break;
+    }
+    if (!e && c->run != cmd_help) {
+      reply_fail (r, EIO, "%s: no disk: the plugin below wcache failed to "
+                  "open (see the server's log)", c->name);
+      return;
     }
     c->run (e, words, n, r);
     return;

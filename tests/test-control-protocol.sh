@@ -249,10 +249,16 @@ errors=(
   "power-cut p=-0.1|error: power-cut: p=-0.1: not a probability from 0 to 1"
   "power-cut p=nan|error: power-cut: p=nan: not a probability from 0 to 1"
   "power-cut p=0.5x|error: power-cut: p=0.5x: not a probability from 0 to 1"
-  "power-cut unit=1000|error: power-cut: unit=1000: not a power of two from 512 to the block size"
-  "power-cut unit=256|error: power-cut: unit=256: not a power of two from 512 to the block size"
-  "power-cut unit=131072|error: power-cut: unit=131072: not a power of two from 512 to the block size"
-  "power-cut policy=torn unit=8192|error: power-cut: unit=8192 is larger than the block size 4096"
+  "power-cut unit=1000|error: power-cut: unit=1000 is not a power of two (from 512 to the block size); the block size is 4096"
+  "power-cut unit=256|error: power-cut: unit=256 is smaller than 512 (a power of two from 512 to the block size); the block size is 4096"
+  "power-cut unit=131072|error: power-cut: unit=131072 is larger than the block size; the block size is 4096"
+  "power-cut unit=wide|error: power-cut: unit=wide: not a size (such as 512 or 4K)"
+  "power-cut unit=0x200|error: power-cut: unit=0x200: not a size (such as 512 or 4K)"
+  "power-cut policy=torn unit=8192|error: power-cut: unit=8192 is larger than the block size; the block size is 4096"
+  "power-cut policy=lose unit=8K|error: power-cut: unit=8K is larger than the block size; the block size is 4096"
+  "power-cut seed=0x10|error: power-cut: seed=0x10: not a number from 0 to 18446744073709551615"
+  "power-cut seed=+1|error: power-cut: seed=+1: not a number from 0 to 18446744073709551615"
+  "power-cut p=1e-1|error: power-cut: p=1e-1: not a probability from 0 to 1"
   "power-cut after=x|error: power-cut: after=x: expected KIND:N or mark:NAME"
   "power-cut after=|error: power-cut: after=: expected KIND:N or mark:NAME"
   "power-cut after=writes:0|error: power-cut: after=writes:0: N must be a whole number from 1"
@@ -398,6 +404,14 @@ st=$(ctl p status)
 check "status: armed=writes armed_remaining=5 armed_policy=keep" \
   eval '[ "$(kv "$st" armed) $(kv "$st" armed_remaining) $(kv "$st" armed_policy)" = "writes 5 keep" ]'
 check "power-cut cancel: ok armed=none" reply_is "ok armed=none" power-cut cancel
+# Numbers are decimal everywhere, as the filter's keys: 010 is ten.
+check "power-cut after=writes:010 seed=010: ten writes, seed ten" \
+  reply_is "ok armed=writes:10 policy=lose seed=10" power-cut after=writes:010 seed=010
+st=$(ctl p status)
+check "status: armed_remaining=10" eval '[ "$(kv "$st" armed_remaining)" = 10 ]'
+check "power-cut policy=torn unit=1K after=flushes:1: a size takes a suffix" \
+  reply_is "ok armed=flushes:1 policy=torn" power-cut policy=torn unit=1K after=flushes:1
+check "power-cut cancel again: ok armed=none" reply_is "ok armed=none" power-cut cancel
 check "status after cancel: armed=none, no armed_* fields" \
   eval '[[ " $(ctl p status) " == *" armed=none "* && "$(ctl p status)" != *armed_* ]]'
 check "raw: power-cut after=mark:m1, then cancel" \
