@@ -53,7 +53,7 @@ struct wc_control {
   char *path;
   int listen_fd;
   int stop_pipe[2];             /* readable once the server must stop */
-  struct wc_engine *e;
+  struct wc_engine *e;          /* atomic: set once, possibly late */
   pthread_t accept_thread;
   bool started;
 
@@ -148,7 +148,9 @@ client_main (void *arg)
         if (memchr (line, '\0', len))
           reply = g_strdup ("error: the request holds a NUL byte");
         else
-          reply = wc_control_exec (c->e, line);
+          reply = wc_control_exec (__atomic_load_n (&c->e,
+                                                    __ATOMIC_ACQUIRE),
+                                   line);
       }
       len = 0;
       overlong = false;
@@ -232,7 +234,8 @@ accept_main (void *arg)
     pthread_mutex_lock (&c->lock);
     if (c->nclients >= WC_CONTROL_MAX_CLIENTS) {
       pthread_mutex_unlock (&c->lock);
-      send_line (fd, "error: too many control clients");
+      /* "busy:" tells wcachectl to try again until its --timeout. */
+      send_line (fd, "error: busy: too many control clients");
       close (fd);
       continue;
     }
@@ -252,6 +255,36 @@ accept_main (void *arg)
     pthread_mutex_unlock (&c->lock);
   }
   return NULL;
+}
+
+/* Whether the socket at addr was left by a server that is gone: it is a
+ * socket and nobody accepts on it.  Anything else is not ours to remove. */
+static bool
+stale (const struct sockaddr_un *addr)
+{
+  struct stat st;
+  int fd, rv, err;
+
+  if (lstat (addr->sun_path, &st) == -1 || !S_ISSOCK (st.st_mode))
+    return false;
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd == -1)
+    return false;
+  rv = connect (fd, (const struct sockaddr *) addr, sizeof *addr);
+  err = errno;
+  close (fd);
+  return rv == -1 && err == ECONNREFUSED;
+}
+
+/* Why an address in use cannot be taken over. */
+static const char *
+in_use (const struct sockaddr_un *addr)
+{
+  struct stat st;
+
+  if (lstat (addr->sun_path, &st) == 0 && !S_ISSOCK (st.st_mode))
+    return "exists and is not a socket (not removed)";
+  return "in use by a running server";
 }
 
 struct wc_control *
@@ -281,9 +314,19 @@ wc_control_bind (const char *path, char **message)
   /* Before any thread exists (the caller's contract), so umask is ours. */
   old_umask = umask (0177);
   err = bind (c->listen_fd, (struct sockaddr *) &addr, sizeof addr);
+  if (err == -1 && errno == EADDRINUSE && stale (&addr)) {
+    unlink (path);
+    err = bind (c->listen_fd, (struct sockaddr *) &addr, sizeof addr);
+  }
   umask (old_umask);
-  if (err == -1)
+  if (err == -1) {
+    if (errno == EADDRINUSE) {
+      *message = g_strdup_printf ("%s: %s", path, in_use (&addr));
+      errno = EADDRINUSE;
+      goto fail_msg;
+    }
     goto fail;
+  }
   if (chmod (path, 0600) == -1 || listen (c->listen_fd, 16) == -1 ||
       pipe2 (c->stop_pipe, O_CLOEXEC) == -1) {
     err = errno;
@@ -294,8 +337,9 @@ wc_control_bind (const char *path, char **message)
   return c;
 
  fail:
+  *message = g_strdup_printf ("%s: %s", path, g_strerror (errno));
+ fail_msg:
   err = errno;
-  *message = g_strdup_printf ("%s: %s", path, g_strerror (err));
   if (c->listen_fd >= 0)
     close (c->listen_fd);
   if (c->stop_pipe[0] >= 0)
@@ -307,12 +351,18 @@ wc_control_bind (const char *path, char **message)
   return NULL;
 }
 
+void
+wc_control_set_engine (struct wc_control *c, struct wc_engine *e)
+{
+  __atomic_store_n (&c->e, e, __ATOMIC_RELEASE);
+}
+
 int
 wc_control_start (struct wc_control *c, struct wc_engine *e)
 {
   int err;
 
-  c->e = e;
+  wc_control_set_engine (c, e);
   err = pthread_create (&c->accept_thread, NULL, accept_main, c);
   if (err) {
     errno = err;

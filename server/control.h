@@ -6,12 +6,18 @@
  *                                       the socket, mode 0600, so it exists
  *                                       before the frontend reports ready
  *   wc_control_start (c, engine)        starts serving (after a daemon's
- *                                       fork: the threads live in the child)
+ *                                       fork: the threads live in the child);
+ *                                       engine may be NULL until the disk
+ *                                       exists: commands then fail with EIO
+ *   wc_control_set_engine (c, engine)   once, when the disk exists
  *   wc_control_free (c)                 stops every thread, waits for
  *                                       commands in progress, removes the
  *                                       socket; before freeing the engine
  *
  * Errors: -1/NULL with errno, and for bind a message for the user.
+ *
+ * A socket left behind by a server that died (nobody accepts on it) is
+ * replaced at bind; a live one, or any other kind of file, is an error.
  */
 #ifndef WC_CONTROL_H
 #define WC_CONTROL_H
@@ -22,11 +28,13 @@ struct wc_control;
 
 struct wc_control *wc_control_bind (const char *path, char **message);
 int wc_control_start (struct wc_control *c, struct wc_engine *e);
+void wc_control_set_engine (struct wc_control *c, struct wc_engine *e);
 void wc_control_free (struct wc_control *c);
 
 /* Runs one request line (no newline) against the engine and returns the
  * reply line (no newline), newly allocated.  Never fails: a bad request
- * gets an "error: ..." reply.  Thread-safe (the engine locks itself). */
+ * gets an "error: ..." reply.  Thread-safe (the engine locks itself).
+ * e may be NULL (no disk yet): every command but help fails with EIO. */
 char *wc_control_exec (struct wc_engine *e, const char *line);
 /* The same, also saying what the reply means as an errno: 0 for "ok",
  * EINVAL for a request that is wrong in itself (nothing changed), or the
