@@ -2,34 +2,48 @@
  *
  * Thin glue.  One engine per nbdkit process is the emulated disk; every
  * connection shares it, which is what makes multi-conn honest.  The engine
- * reaches the plugin through one shared plugin context opened in
- * .after_fork, so all media I/O, whichever connection caused it, goes
- * through the same context and every plugin sees a consistent disk.
- * Per-connection state is only S6: whether this client was offered FLUSH.
+ * reaches the plugin through ONE plugin context, opened with the disk (at
+ * .after_fork, or at the first connection if the plugin failed then): no
+ * connection opens a context of its own, so the plugin sees a single handle
+ * whatever the number of clients, and all media I/O, from any connection,
+ * the control socket or the timer, goes through it.  Per-connection state
+ * is only S6 (whether this client was offered FLUSH), -r, and the power
+ * epoch at connect.
+ *
+ * Thread model.  Media ops come from many threads at once, outside
+ * nbdkit's own serialisation.  When the plugin (or a filter below) asks
+ * for anything below PARALLEL, media_lock serialises every call into the
+ * context, as nbdkit would for that one handle.
  *
  * Errors: engine calls return -1 with errno; this file turns that into
  * *err and an nbdkit_error message "op: what: reason".  Requests failing
  * because the power is off log at debug level only: they are the point.
  *
- * Locking: none here.  Configuration is written by .config and
- * .config_complete before any thread starts; engine and media are set in
- * .after_fork before the first connection and cleared in .cleanup after the
- * last; the engine locks itself.
+ * Locking.  Configuration is written by .config, .config_complete and
+ * .get_ready before any thread starts.  disk_lock serialises opening the
+ * disk (media, the media facts, engine); engine is published with release
+ * order once it is whole and read with acquire order, and never changes
+ * until .cleanup, after the last connection.  media_lock (only when
+ * serialising) is held for each call into the plugin and is a leaf: the
+ * engine may hold its own lock when taking it (a cut's survivors), never
+ * the reverse.
  */
 #include <config.h>
 
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib.h>
 #include <nbdkit-filter.h>
 
 #include "control.h"
+#include "params.h"
 #include "wcache.h"
 
 /* -D wcache.verbose=1: log every request with its flags. */
@@ -51,95 +65,134 @@ static struct wc_cut startup_cut = {
 };
 static enum cut_action cut_action = CUT_ACTION_EIO;
 static bool flush_on_exit;
-static const char *control_path;        /* wcache-control=PATH */
+static char *control_path;              /* wcache-control=, absolute */
+static bool media_serialised;           /* the plugin is not PARALLEL */
 
-/* The disk (set in .after_fork, cleared in .cleanup). */
-static nbdkit_next *media;
-static int media_can_flush;
-static int media_can_fua;
-static int media_can_zero;
-static struct wc_engine *engine;
 static struct wc_control *control;      /* bound in .get_ready */
+static nbdkit_backend *backend;         /* from .after_fork to .cleanup */
+
+/* The disk.  Written under disk_lock while engine is NULL; read-only once
+ * engine is published. */
+static pthread_mutex_t disk_lock = PTHREAD_MUTEX_INITIALIZER;
+static nbdkit_next *media;
+static struct {
+  int can_flush, can_fua, can_zero, is_rotational;
+  uint32_t minimum, preferred, maximum;         /* block_size */
+  char *description;                            /* or NULL */
+} facts;
+static struct wc_engine *engine;        /* atomic: disk () */
+
+static struct wc_engine *
+disk (void)
+{
+  return __atomic_load_n (&engine, __ATOMIC_ACQUIRE);
+}
 
 /* ---- Media ops: the engine's view of the plugin ------------------------ */
 
+static pthread_mutex_t media_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A guard for one media op: serialises it if the plugin asks for that. */
+static void
+media_unlock (bool *held)
+{
+  if (*held)
+    pthread_mutex_unlock (&media_lock);
+}
+
+static bool
+media_lock_if_serialised (void)
+{
+  if (!media_serialised)
+    return false;
+  pthread_mutex_lock (&media_lock);
+  return true;
+}
+
+#define MEDIA_GUARD \
+  bool media_held __attribute__ ((cleanup (media_unlock))) = \
+    media_lock_if_serialised ()
+
+/* Returns 0, or -1 with errno from the plugin's err. */
 static int
-media_flush_now (void)
+result (int rv, int err)
+{
+  if (rv == -1)
+    errno = err ? err : EIO;
+  return rv == -1 ? -1 : 0;
+}
+
+static int
+media_flush_guarded (void)
 {
   int err = 0;
 
-  if (!media_can_flush)
+  if (!facts.can_flush)
     return 0;                   /* the plugin has nothing to flush */
-  if (media->flush (media, 0, &err) == -1) {
-    errno = err;
-    return -1;
-  }
-  return 0;
+  return result (media->flush (media, 0, &err), err);
 }
 
 static int
 media_read (void *opaque, void *buf, uint32_t count, uint64_t offset)
 {
+  MEDIA_GUARD;
   int err = 0;
 
-  if (media->pread (media, buf, count, offset, 0, &err) == -1) {
-    errno = err;
-    return -1;
-  }
-  return 0;
+  return result (media->pread (media, buf, count, offset, 0, &err), err);
 }
 
-/* FUA goes down only if the plugin handles it (REFERENCE.md: nbdkit asserts
- * otherwise); else the data is made durable with a flush. */
+/* FUA goes down only if the plugin handles it (nbdkit asserts otherwise);
+ * else the data is made durable with a flush. */
 static int
 media_write (void *opaque, const void *buf, uint32_t count, uint64_t offset,
              bool fua)
 {
-  bool pass_fua = fua && media_can_fua > 0;
+  MEDIA_GUARD;
+  bool pass_fua = fua && facts.can_fua > 0;
   int err = 0;
 
-  if (media->pwrite (media, buf, count, offset,
-                     pass_fua ? NBDKIT_FLAG_FUA : 0, &err) == -1) {
-    errno = err;
+  if (result (media->pwrite (media, buf, count, offset,
+                             pass_fua ? NBDKIT_FLAG_FUA : 0, &err),
+              err) == -1)
     return -1;
-  }
-  return fua && !pass_fua ? media_flush_now () : 0;
+  return fua && !pass_fua ? media_flush_guarded () : 0;
 }
 
 static int
 media_zero (void *opaque, uint32_t count, uint64_t offset, bool fua)
 {
+  MEDIA_GUARD;
   static const uint8_t zeros[64 * 1024];
-  bool pass_fua = fua && media_can_fua > 0;
+  bool pass_fua = fua && facts.can_fua > 0;
   int err = 0;
 
-  if (media_can_zero > NBDKIT_ZERO_NONE) {
-    if (media->zero (media, count, offset,
-                     pass_fua ? NBDKIT_FLAG_FUA : 0, &err) == -1) {
-      errno = err;
+  if (facts.can_zero > NBDKIT_ZERO_NONE) {
+    if (result (media->zero (media, count, offset,
+                             pass_fua ? NBDKIT_FLAG_FUA : 0, &err),
+                err) == -1)
       return -1;
-    }
   }
   else {
     while (count > 0) {
       uint32_t n = count < sizeof zeros ? count : sizeof zeros;
 
-      if (media->pwrite (media, zeros, n, offset, 0, &err) == -1) {
-        errno = err;
+      if (result (media->pwrite (media, zeros, n, offset, 0, &err),
+                  err) == -1)
         return -1;
-      }
       count -= n;
       offset += n;
     }
     pass_fua = false;
   }
-  return fua && !pass_fua ? media_flush_now () : 0;
+  return fua && !pass_fua ? media_flush_guarded () : 0;
 }
 
 static int
 media_flush (void *opaque)
 {
-  return media_flush_now ();
+  MEDIA_GUARD;
+
+  return media_flush_guarded ();
 }
 
 static const struct wc_media_ops media_ops = {
@@ -151,35 +204,125 @@ static const struct wc_media_ops media_ops = {
 
 /* ---- Configuration ------------------------------------------------------ */
 
-/* nbdkit's own parsers print messages that do not name the key. */
-static int64_t
-parse_size (const char *key, const char *value)
-{
-  int64_t r = nbdkit_parse_size (value);
+/* One handler per key (the table below).  Each names its key and the
+ * legal values in its message; numbers and sizes follow params.h, the
+ * same grammar as wcache-fuse and the control protocol. */
 
-  if (r == -1)
-    nbdkit_error ("%s: '%s' is not a size (such as 4096 or 4K)", key, value);
-  return r;
+static int
+parse_size (const char *key, const char *value, uint64_t *v)
+{
+  if (wc_parse_size (value, v) == -1) {
+    nbdkit_error ("%s: '%s' is not a size (a decimal number of bytes with "
+                  "an optional suffix: 4096, 4K, 256M)", key, value);
+    return -1;
+  }
+  return 0;
 }
 
 static int
-parse_bool (const char *key, const char *value)
+parse_count (const char *key, const char *value, uint64_t *v)
+{
+  if (wc_parse_u64 (value, v) == -1) {
+    nbdkit_error ("%s: '%s' is not a whole decimal number", key, value);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+parse_bool (const char *key, const char *value, bool *v)
 {
   int r = nbdkit_parse_bool (value);
 
-  if (r == -1)
+  if (r == -1) {
     nbdkit_error ("%s: '%s' is not a boolean (true or false)", key, value);
-  return r;
+    return -1;
+  }
+  *v = r;
+  return 0;
 }
 
 static int
-parse_probability (const char *key, const char *value, double *p)
+config_mode (const char *key, const char *value)
 {
-  char *end;
+  if (wc_mode_parse (value, &cfg.mode) == -1) {
+    nbdkit_error ("%s: '%s' is not %s", key, value, wc_mode_names);
+    return -1;
+  }
+  return 0;
+}
 
-  errno = 0;
-  *p = strtod (value, &end);
-  if (errno || end == value || *end || !(*p >= 0.0 && *p <= 1.0)) {
+static int
+config_size (const char *key, const char *value)
+{
+  return parse_size (key, value, &cfg.cache_size);
+}
+
+static int
+config_block_size (const char *key, const char *value)
+{
+  uint64_t v;
+  const char *problem;
+
+  if (parse_size (key, value, &v) == -1)
+    return -1;
+  if ((problem = wc_block_size_problem (v)) != NULL) {
+    nbdkit_error ("%s: %s %s", key, value, problem);
+    return -1;
+  }
+  cfg.block_size = v;
+  return 0;
+}
+
+static int
+config_advertise (const char *key, const char *value)
+{
+  if (strcmp (value, "auto") == 0)
+    advertise = ADVERTISE_AUTO;
+  else if (strcmp (value, "always") == 0)
+    advertise = ADVERTISE_ALWAYS;
+  else {
+    nbdkit_error ("%s: '%s' is not auto or always", key, value);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+config_cut_after_writes (const char *key, const char *value)
+{
+  if (parse_count (key, value, &cut_after_writes) == -1)
+    return -1;
+  if (cut_after_writes == 0) {
+    nbdkit_error ("%s: must be at least 1", key);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+config_cut_policy (const char *key, const char *value)
+{
+  if (wc_policy_parse (value, &startup_cut.policy) == -1) {
+    nbdkit_error ("%s: '%s' is not %s", key, value, wc_policy_names);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+config_seed (const char *key, const char *value)
+{
+  if (parse_count (key, value, &startup_cut.seed) == -1)
+    return -1;
+  startup_cut.seed_set = true;
+  return 0;
+}
+
+static int
+config_cut_p (const char *key, const char *value)
+{
+  if (wc_parse_probability (value, &startup_cut.p) == -1) {
     nbdkit_error ("%s: '%s' is not a probability from 0 to 1", key, value);
     return -1;
   }
@@ -187,121 +330,83 @@ parse_probability (const char *key, const char *value, double *p)
 }
 
 static int
+config_cut_unit (const char *key, const char *value)
+{
+  uint64_t v;
+
+  if (parse_size (key, value, &v) == -1)
+    return -1;
+  /* Checked against the block size in .config_complete. */
+  startup_cut.unit = v > UINT32_MAX ? UINT32_MAX : v;
+  return 0;
+}
+
+static int
+config_cut_action (const char *key, const char *value)
+{
+  if (strcmp (value, "eio") == 0)
+    cut_action = CUT_ACTION_EIO;
+  else if (strcmp (value, "exit") == 0)
+    cut_action = CUT_ACTION_EXIT;
+  else {
+    nbdkit_error ("%s: '%s' is not eio or exit", key, value);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+config_oracle (const char *key, const char *value)
+{
+  return parse_bool (key, value, &cfg.oracle);
+}
+
+/* Made absolute now: nbdkit changes to / when it forks into the
+ * background, and the socket is removed by path at exit. */
+static int
+config_control (const char *key, const char *value)
+{
+  if (*value == '\0') {
+    nbdkit_error ("%s: the socket path is empty", key);
+    return -1;
+  }
+  g_free (control_path);
+  control_path = g_canonicalize_filename (value, NULL);
+  return 0;
+}
+
+static int
+config_flush_on_exit (const char *key, const char *value)
+{
+  return parse_bool (key, value, &flush_on_exit);
+}
+
+static const struct key {
+  const char *name;
+  int (*set) (const char *key, const char *value);
+} keys[] = {
+  { "wcache-mode", config_mode },
+  { "wcache-size", config_size },
+  { "wcache-block-size", config_block_size },
+  { "wcache-advertise", config_advertise },
+  { "wcache-cut-after-writes", config_cut_after_writes },
+  { "wcache-cut-policy", config_cut_policy },
+  { "wcache-seed", config_seed },
+  { "wcache-cut-p", config_cut_p },
+  { "wcache-cut-unit", config_cut_unit },
+  { "wcache-cut-action", config_cut_action },
+  { "wcache-oracle", config_oracle },
+  { "wcache-control", config_control },
+  { "wcache-flush-on-exit", config_flush_on_exit },
+};
+
+static int
 wcache_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
                const char *key, const char *value)
 {
-  int64_t size;
-  int r;
-
-  if (strcmp (key, "wcache-mode") == 0) {
-    if (wc_mode_parse (value, &cfg.mode) == -1) {
-      nbdkit_error ("wcache-mode: '%s' is not writeback, writethrough, "
-                    "none, directsync or unsafe", value);
-      return -1;
-    }
-    return 0;
-  }
-  if (strcmp (key, "wcache-size") == 0) {
-    if ((size = parse_size (key, value)) == -1)
-      return -1;
-    if (size < WC_MIN_BLOCK_SIZE) {
-      nbdkit_error ("wcache-size: %s is too small (at least one block)", value);
-      return -1;
-    }
-    cfg.cache_size = size;
-    return 0;
-  }
-  if (strcmp (key, "wcache-block-size") == 0) {
-    if ((size = parse_size (key, value)) == -1)
-      return -1;
-    if (size < WC_MIN_BLOCK_SIZE || size > WC_MAX_BLOCK_SIZE ||
-        (size & (size - 1)) != 0) {
-      nbdkit_error ("wcache-block-size: %s is not a power of two "
-                    "from 512 to 64K", value);
-      return -1;
-    }
-    cfg.block_size = size;
-    return 0;
-  }
-  if (strcmp (key, "wcache-advertise") == 0) {
-    if (strcmp (value, "auto") == 0)
-      advertise = ADVERTISE_AUTO;
-    else if (strcmp (value, "always") == 0)
-      advertise = ADVERTISE_ALWAYS;
-    else {
-      nbdkit_error ("wcache-advertise: '%s' is not auto or always", value);
-      return -1;
-    }
-    return 0;
-  }
-  if (strcmp (key, "wcache-cut-after-writes") == 0) {
-    if (nbdkit_parse_uint64_t ("wcache-cut-after-writes", value,
-                               &cut_after_writes) == -1)
-      return -1;
-    if (cut_after_writes == 0) {
-      nbdkit_error ("wcache-cut-after-writes: must be at least 1");
-      return -1;
-    }
-    return 0;
-  }
-  if (strcmp (key, "wcache-cut-policy") == 0) {
-    if (wc_policy_parse (value, &startup_cut.policy) == -1) {
-      nbdkit_error ("wcache-cut-policy: '%s' is not lose, keep, random, "
-                    "ordered or torn", value);
-      return -1;
-    }
-    return 0;
-  }
-  if (strcmp (key, "wcache-seed") == 0) {
-    if (nbdkit_parse_uint64_t ("wcache-seed", value, &startup_cut.seed) == -1)
-      return -1;
-    startup_cut.seed_set = true;
-    return 0;
-  }
-  if (strcmp (key, "wcache-cut-p") == 0)
-    return parse_probability (key, value, &startup_cut.p);
-  if (strcmp (key, "wcache-cut-unit") == 0) {
-    if ((size = parse_size (key, value)) == -1)
-      return -1;
-    if (size < 512 || size > WC_MAX_BLOCK_SIZE || (size & (size - 1)) != 0) {
-      nbdkit_error ("wcache-cut-unit: %s is not a power of two from 512 "
-                    "to the block size", value);
-      return -1;
-    }
-    startup_cut.unit = size;
-    return 0;
-  }
-  if (strcmp (key, "wcache-cut-action") == 0) {
-    if (strcmp (value, "eio") == 0)
-      cut_action = CUT_ACTION_EIO;
-    else if (strcmp (value, "exit") == 0)
-      cut_action = CUT_ACTION_EXIT;
-    else {
-      nbdkit_error ("wcache-cut-action: '%s' is not eio or exit", value);
-      return -1;
-    }
-    return 0;
-  }
-  if (strcmp (key, "wcache-oracle") == 0) {
-    if ((r = parse_bool (key, value)) == -1)
-      return -1;
-    cfg.oracle = r;
-    return 0;
-  }
-  if (strcmp (key, "wcache-control") == 0) {
-    if (*value == '\0') {
-      nbdkit_error ("wcache-control: the socket path is empty");
-      return -1;
-    }
-    control_path = value;
-    return 0;
-  }
-  if (strcmp (key, "wcache-flush-on-exit") == 0) {
-    if ((r = parse_bool (key, value)) == -1)
-      return -1;
-    flush_on_exit = r;
-    return 0;
-  }
+  for (size_t i = 0; i < G_N_ELEMENTS (keys); i++)
+    if (strcmp (key, keys[i].name) == 0)
+      return keys[i].set (key, value);
   return next (nxdata, key, value);
 }
 
@@ -309,16 +414,18 @@ static int
 wcache_config_complete (nbdkit_next_config_complete *next,
                         nbdkit_backend *nxdata)
 {
-  if (cfg.cache_size < cfg.block_size) {
-    nbdkit_error ("wcache-size: %" PRIu64 " is smaller than "
-                  "wcache-block-size %" PRIu32,
-                  cfg.cache_size, cfg.block_size);
+  const char *problem;
+
+  if ((problem = wc_cache_size_problem (cfg.cache_size,
+                                        cfg.block_size)) != NULL) {
+    nbdkit_error ("wcache-size: %" PRIu64 " %s (wcache-block-size %"
+                  PRIu32 ")", cfg.cache_size, problem, cfg.block_size);
     return -1;
   }
-  if (startup_cut.unit > cfg.block_size) {
-    nbdkit_error ("wcache-cut-unit: %" PRIu32 " is larger than "
-                  "wcache-block-size %" PRIu32,
-                  startup_cut.unit, cfg.block_size);
+  if ((problem = wc_cut_unit_problem (startup_cut.unit,
+                                      cfg.block_size)) != NULL) {
+    nbdkit_error ("wcache-cut-unit: %" PRIu32 " %s (wcache-block-size %"
+                  PRIu32 ")", startup_cut.unit, problem, cfg.block_size);
     return -1;
   }
   return next (nxdata);
@@ -388,13 +495,49 @@ engine_debug (void *opaque, const char *msg)
   nbdkit_debug ("wcache: %s", msg);
 }
 
-/* The control socket exists before nbdkit reports ready (and before it
- * forks into the background), so --run and -s users can rely on it. */
+/* The control socket is removed by wc_control_free in .cleanup.  nbdkit
+ * can also exit without .cleanup after .get_ready bound it (the -U path
+ * in use, a failing .after_fork): then the atexit handler removes it.
+ * Until .after_fork, nbdkit's own forks (--run, going into the
+ * background) leave the serving child owning the socket and the parent
+ * exiting at once, so ownership follows the child; later forks are the
+ * plugin's (scripts) and change nothing. */
+static pid_t control_owner;             /* may remove it at exit; 0: no */
+static bool after_fork_ran;
+
+static void
+control_atfork_parent (void)
+{
+  if (!after_fork_ran)
+    control_owner = 0;
+}
+
+static void
+control_atfork_child (void)
+{
+  if (!after_fork_ran)
+    control_owner = getpid ();
+}
+
+static void
+control_atexit (void)
+{
+  if (control && control_owner == getpid ())
+    unlink (control_path);
+}
+
+/* Binding here, before nbdkit reports ready (and before it forks into the
+ * background), means the socket exists for --run and -s users.  The
+ * thread model is final here: anything below PARALLEL serialises the
+ * media. */
 static int
 wcache_get_ready (int thread_model)
 {
   g_autofree char *msg = NULL;
 
+  media_serialised = thread_model < NBDKIT_THREAD_MODEL_PARALLEL;
+  nbdkit_debug ("wcache: thread model %d: media calls %s", thread_model,
+                media_serialised ? "serialised" : "parallel");
   if (!control_path)
     return 0;
   control = wc_control_bind (control_path, &msg);
@@ -402,27 +545,48 @@ wcache_get_ready (int thread_model)
     nbdkit_error ("wcache-control: %s", msg);
     return -1;
   }
+  control_owner = getpid ();
+  pthread_atfork (NULL, control_atfork_parent, control_atfork_child);
+  atexit (control_atexit);
   return 0;
 }
 
+/* Opens the disk: the plugin context, its facts, the engine.  Returns 0
+ * once the disk exists (at once if it did), or -1 after nbdkit_error. */
 static int
-wcache_after_fork (nbdkit_backend *backend)
+open_disk (void)
 {
+  struct wc_engine *e;
   int64_t size;
   int can_write;
+  const char *desc;
 
+  if (disk ())
+    return 0;
+  pthread_mutex_lock (&disk_lock);
+  if (disk ()) {
+    pthread_mutex_unlock (&disk_lock);
+    return 0;
+  }
   media = nbdkit_next_context_open (backend, 0, "", 1);
   if (media == NULL) {
     nbdkit_error ("wcache: opening the plugin failed");
-    return -1;
+    goto fail;
   }
   if (media->prepare (media) == -1 ||
       (size = media->get_size (media)) == -1 ||
       (can_write = media->can_write (media)) == -1 ||
-      (media_can_flush = media->can_flush (media)) == -1 ||
-      (media_can_fua = media->can_fua (media)) == -1 ||
-      (media_can_zero = media->can_zero (media)) == -1)
-    return -1;
+      (facts.can_flush = media->can_flush (media)) == -1 ||
+      (facts.can_fua = media->can_fua (media)) == -1 ||
+      (facts.can_zero = media->can_zero (media)) == -1 ||
+      (facts.is_rotational = media->is_rotational (media)) == -1 ||
+      media->block_size (media, &facts.minimum, &facts.preferred,
+                         &facts.maximum) == -1) {
+    nbdkit_error ("wcache: the plugin failed to open (see above)");
+    goto fail;
+  }
+  desc = media->export_description (media);
+  facts.description = desc ? g_strdup (desc) : NULL;
 
   cfg.size = size;
   cfg.readonly = !can_write;
@@ -430,46 +594,77 @@ wcache_after_fork (nbdkit_backend *backend)
   cfg.on_cut = on_cut;
   if (wcache_debug_verbose)
     cfg.debug = engine_debug;
-  engine = wc_engine_new (&cfg);
-  if (engine == NULL) {
+  e = wc_engine_new (&cfg);
+  if (e == NULL) {
     nbdkit_error ("wcache: creating the cache: %m");
-    return -1;
+    goto fail;
   }
   if (cut_after_writes > 0 &&
-      wc_arm_cut (engine, &startup_cut, WC_TRIGGER_WRITES,
+      wc_arm_cut (e, &startup_cut, WC_TRIGGER_WRITES,
                   cut_after_writes) == -1) {
     nbdkit_error ("wcache: arming the start-up cut: %m");
-    return -1;
+    wc_engine_free (e);
+    goto fail;
   }
-  if (control && wc_control_start (control, engine) == -1) {
-    nbdkit_error ("wcache-control: starting the server: %m");
-    return -1;
-  }
+  __atomic_store_n (&engine, e, __ATOMIC_RELEASE);
+  if (control)
+    wc_control_set_engine (control, e);
+  pthread_mutex_unlock (&disk_lock);
   nbdkit_debug ("wcache: size=%" PRIi64 " mode=%s block=%" PRIu32
                 " cache=%" PRIu64 " plugin: flush=%d fua=%d zero=%d",
                 size, wc_mode_name (cfg.mode), cfg.block_size,
-                cfg.cache_size, media_can_flush, media_can_fua,
-                media_can_zero);
+                cfg.cache_size, facts.can_flush, facts.can_fua,
+                facts.can_zero);
+  return 0;
+
+ fail:
+  if (media) {
+    nbdkit_next_context_close (media);
+    media = NULL;
+  }
+  g_clear_pointer (&facts.description, g_free);
+  pthread_mutex_unlock (&disk_lock);
+  return -1;
+}
+
+/* The disk opens here if it can.  If the plugin fails to open, nbdkit
+ * still starts: each connection retries and gets the error at once, as
+ * without the filter (exiting here would leave a --run client waiting
+ * on a socket nobody serves). */
+static int
+wcache_after_fork (nbdkit_backend *b)
+{
+  after_fork_ran = true;
+  backend = b;
+  if (open_disk () == -1)
+    nbdkit_error ("wcache: no disk until the plugin opens: every "
+                  "connection will try again");
+  /* Commands wait in the socket's backlog until the disk is open (or its
+   * opening failed: then they fail until a connection opens it). */
+  if (control && wc_control_start (control, disk ()) == -1) {
+    nbdkit_error ("wcache-control: starting the server: %m");
+    return -1;
+  }
   return 0;
 }
 
 static void
-wcache_cleanup (nbdkit_backend *backend)
+wcache_cleanup (nbdkit_backend *b)
 {
+  struct wc_engine *e = disk ();
   struct wc_stats st;
 
   /* Commands in progress finish before the engine goes. */
   wc_control_free (control);
   control = NULL;
-  if (engine) {
-    if (flush_on_exit && wc_powered (engine) &&
-        wc_flush (engine, WC_FORCE) == -1)
+  if (e) {
+    if (flush_on_exit && wc_powered (e) && wc_flush (e, WC_FORCE) == -1)
       nbdkit_error ("wcache: flush at exit: %m");
-    wc_get_stats (engine, &st);
+    wc_get_stats (e, &st);
     if (st.cached_blocks > 0)
       nbdkit_debug ("wcache: exit discards %" PRIu64 " dirty blocks",
                     st.cached_blocks);
-    wc_engine_free (engine);
+    wc_engine_free (e);
     engine = NULL;
   }
   if (media) {
@@ -477,29 +672,38 @@ wcache_cleanup (nbdkit_backend *backend)
     nbdkit_next_context_close (media);
     media = NULL;
   }
+  g_clear_pointer (&facts.description, g_free);
+  g_clear_pointer (&control_path, g_free);
 }
 
 /* ---- Connections -------------------------------------------------------- */
 
 struct handle {
+  struct wc_engine *e;          /* the disk */
+  bool readonly;                /* nbdkit -r, or the plugin cannot write */
   bool writethrough;            /* S6: never offered FLUSH */
   uint64_t epoch;               /* power cuts before this connection */
 };
 
+/* No plugin context of the connection's own (next is never called): the
+ * disk's one context serves everyone, and no callback of this filter
+ * uses its next parameter. */
 static void *
 wcache_open (nbdkit_next_open *next, nbdkit_context *nxdata,
              int readonly, const char *exportname, int is_tls)
 {
   struct handle *h;
 
-  if (next (nxdata, readonly, exportname) == -1)
+  if (open_disk () == -1)
     return NULL;
   h = calloc (1, sizeof *h);
   if (h == NULL) {
     nbdkit_error ("open: calloc: %m");
     return NULL;
   }
-  h->epoch = wc_epoch (engine);
+  h->e = disk ();
+  h->readonly = readonly || cfg.readonly;
+  h->epoch = wc_epoch (h->e);
   return h;
 }
 
@@ -509,16 +713,68 @@ wcache_close (void *handle)
   free (handle);
 }
 
+/* nbdkit calls the plugin's preconnect for each new client, outside any
+ * request lock of ours: serialise it with the media as the rest. */
+static int
+wcache_preconnect (nbdkit_next_preconnect *next, nbdkit_backend *nxdata,
+                   int readonly)
+{
+  MEDIA_GUARD;
+
+  return next (nxdata, readonly);
+}
+
+/* One disk, whatever export name a client asks for: the plugin's default
+ * export, opened as "". */
+static const char *
+wcache_default_export (nbdkit_next_default_export *next,
+                       nbdkit_backend *nxdata, int readonly, int is_tls)
+{
+  return "";
+}
+
+static int
+wcache_list_exports (nbdkit_next_list_exports *next, nbdkit_backend *nxdata,
+                     int readonly, int is_tls,
+                     struct nbdkit_exports *exports)
+{
+  return nbdkit_use_default_export (exports);
+}
+
+static const char *
+wcache_export_description (nbdkit_next *next, void *handle)
+{
+  return facts.description;
+}
+
 static int64_t
 wcache_get_size (nbdkit_next *next, void *handle)
 {
-  return wc_size (engine);
+  return wc_size (((struct handle *) handle)->e);
+}
+
+/* The plugin's constraints stand: the engine serves any alignment, but a
+ * client may rely on the plugin's preferred size for speed. */
+static int
+wcache_block_size (nbdkit_next *next, void *handle, uint32_t *minimum,
+                   uint32_t *preferred, uint32_t *maximum)
+{
+  *minimum = facts.minimum;
+  *preferred = facts.preferred;
+  *maximum = facts.maximum;
+  return 0;
+}
+
+static int
+wcache_is_rotational (nbdkit_next *next, void *handle)
+{
+  return facts.is_rotational;
 }
 
 static int
 wcache_can_write (nbdkit_next *next, void *handle)
 {
-  return cfg.readonly ? 0 : next->can_write (next);
+  return !((struct handle *) handle)->readonly;
 }
 
 /* S6: nbdkit asks once per connection, at the handshake. */
@@ -527,7 +783,7 @@ wcache_can_flush (nbdkit_next *next, void *handle)
 {
   struct handle *h = handle;
   bool offer = advertise == ADVERTISE_ALWAYS ||
-    wc_mode_wce (wc_get_mode (engine));
+    wc_mode_wce (wc_get_mode (h->e));
 
   h->writethrough = !offer;
   return offer;
@@ -591,7 +847,7 @@ req_flags (const struct handle *h, uint32_t flags)
 static bool
 cut_since_open (const struct handle *h, const char *op, int *err)
 {
-  if (wc_epoch (engine) == h->epoch)
+  if (wc_epoch (h->e) == h->epoch)
     return false;
   nbdkit_debug ("%s: the power was cut since this connection opened", op);
   *err = EIO;
@@ -607,15 +863,15 @@ submit (const struct handle *h, enum wc_op op, void *buf, uint32_t count,
     .epoch = h->epoch,
   };
 
-  return wc_submit (engine, &req);
+  return wc_submit (h->e, &req);
 }
 
 /* Reports a failed engine call; returns -1 for the caller to return. */
 static int
-failed (const char *op, int *err)
+failed (const struct handle *h, const char *op, int *err)
 {
   *err = errno;
-  if (!wc_powered (engine))
+  if (!wc_powered (h->e))
     nbdkit_debug ("%s: power is off: %s", op, strerror (*err));
   else
     nbdkit_error ("%s: %s", op, strerror (*err));
@@ -640,7 +896,7 @@ wcache_pread (nbdkit_next *next, void *handle, void *buf, uint32_t count,
   if (cut_since_open (handle, "pread", err))
     return -1;
   if (submit (handle, WC_OP_READ, buf, count, offset, 0) == -1)
-    return failed ("pread", err);
+    return failed (handle, "pread", err);
   return 0;
 }
 
@@ -654,7 +910,7 @@ wcache_pwrite (nbdkit_next *next, void *handle, const void *buf,
   if (cut_since_open (handle, "pwrite", err))
     return -1;
   if (submit (handle, WC_OP_WRITE, (void *) buf, count, offset, f) == -1)
-    return failed ("pwrite", err);
+    return failed (handle, "pwrite", err);
   return 0;
 }
 
@@ -668,7 +924,7 @@ wcache_zero (nbdkit_next *next, void *handle, uint32_t count,
   if (cut_since_open (handle, "zero", err))
     return -1;
   if (submit (handle, WC_OP_ZERO, NULL, count, offset, f) == -1)
-    return failed ("zero", err);
+    return failed (handle, "zero", err);
   return 0;
 }
 
@@ -682,7 +938,7 @@ wcache_trim (nbdkit_next *next, void *handle, uint32_t count,
   if (cut_since_open (handle, "trim", err))
     return -1;
   if (submit (handle, WC_OP_TRIM, NULL, count, offset, f) == -1)
-    return failed ("trim", err);
+    return failed (handle, "trim", err);
   return 0;
 }
 
@@ -693,7 +949,7 @@ wcache_flush (nbdkit_next *next, void *handle, uint32_t flags, int *err)
   if (cut_since_open (handle, "flush", err))
     return -1;
   if (submit (handle, WC_OP_FLUSH, NULL, 0, 0, 0) == -1)
-    return failed ("flush", err);
+    return failed (handle, "flush", err);
   return 0;
 }
 
@@ -706,9 +962,15 @@ static struct nbdkit_filter filter = {
   .get_ready         = wcache_get_ready,
   .after_fork        = wcache_after_fork,
   .cleanup           = wcache_cleanup,
+  .preconnect        = wcache_preconnect,
+  .list_exports      = wcache_list_exports,
+  .default_export    = wcache_default_export,
   .open              = wcache_open,
   .close             = wcache_close,
+  .export_description = wcache_export_description,
   .get_size          = wcache_get_size,
+  .block_size        = wcache_block_size,
+  .is_rotational     = wcache_is_rotational,
   .can_write         = wcache_can_write,
   .can_flush         = wcache_can_flush,
   .can_fua           = wcache_can_fua,

@@ -40,7 +40,7 @@ start_wcache ()
   start_nbdkit "$name" --filter="$WCACHE_FILTER" "$@" \
     wcache-control="$(ctl_of "$name")"
   "$WCACHECTL" -s "$(ctl_of "$name")" --wait=10 status >/dev/null ||
-    bail "the control socket of $name does not answer"
+    { tail -40 "$tmpdir/$name.err" >&2; bail "the control socket of $name does not answer"; }
 }
 
 # ctl NAME ARGS...: wcachectl on server NAME (its exit status and output).

@@ -66,6 +66,45 @@ bad wcache-seed wcache-seed=-1
 bad wcache-oracle wcache-oracle=maybe
 bad wcache-flush-on-exit wcache-flush-on-exit=maybe
 bad wcache-mod wcache-mod=writeback
+# One grammar for numbers (decimal, no sign, no hex) and sizes (nbdkit's
+# suffixes), as wcache-fuse's options and the control protocol.
+bad wcache-cut-after-writes wcache-cut-after-writes=0x10
+bad wcache-cut-after-writes wcache-cut-after-writes=+5
+bad wcache-seed wcache-seed=0x10
+bad wcache-size wcache-size=-4K
+bad wcache-size wcache-size=1.5M
+# The reason is the real one: 1M is too large, not "not a power of two".
+"$NBDKIT" -U - --filter="$WCACHE_FILTER" memory 1M wcache-block-size=1M \
+  --run true 2> "$T/1m.err"
+check "wcache-block-size=1M: the error says larger than 64K" \
+  grep -q "wcache-block-size: 1M is larger than 64K" "$T/1m.err"
+"$NBDKIT" -U - --filter="$WCACHE_FILTER" memory 1M wcache-cut-unit=8K \
+  --run true 2> "$T/8k.err"
+check "wcache-cut-unit=8K: the error says larger than the block size" \
+  grep -q "wcache-cut-unit: 8192 is larger than the block size" "$T/8k.err"
+
+# 010 is ten, for keys as for the control protocol (after=writes:010).
+if [ -x "${WCACHECTL:-}" ]; then
+  start_nbdkit dec --filter="$WCACHE_FILTER" memory 1M \
+    wcache-cut-after-writes=010 wcache-seed=010 \
+    wcache-control="$T/dec.ctl"
+  "$WCACHECTL" -s "$T/dec.ctl" --wait=10 status > "$T/dec.status"
+  check "wcache-cut-after-writes=010 arms ten writes (armed_remaining=10)" \
+    grep -q " armed_remaining=10 " "$T/dec.status"
+  nbdsh -u "$(uri_of dec)" -c '
+for i in range(9):
+    h.pwrite(b"x" * 512, i * 4096)
+' 
+  "$WCACHECTL" -s "$T/dec.ctl" status > "$T/dec.status9"
+  nbdsh -u "$(uri_of dec)" -c 'h.pwrite(b"x" * 512, 65536)'
+  "$WCACHECTL" -s "$T/dec.ctl" status > "$T/dec.status10"
+  check "nine writes: the power is still on" grep -q " power=on " "$T/dec.status9"
+  check "the tenth write cut it, with seed 10 (wcache-seed=010)" \
+    eval 'grep -q " power=off " "$T/dec.status10" &&
+          grep -q " last_cut_seed=10 " "$T/dec.status10"'
+else
+  ok "# SKIP decimal keys: no wcachectl"
+fi
 
 # ---- Modes, advertise, sizes (memory, log filter below wcache) -----------
 # mode NAME KEY=VALUE...: a client records can_flush, makes a plain write of
