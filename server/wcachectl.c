@@ -22,8 +22,9 @@
  * (ENOENT) or nobody listens yet (ECONNREFUSED).  The socket is
  * non-blocking and every send/recv waits in poll() for what is left of
  * the --timeout deadline, so a wedged server cannot hang a harness; a full
- * listen backlog (EAGAIN from connect) is retried within that deadline
- * too.  EINTR restarts whatever it interrupted, with the deadline
+ * listen backlog (EAGAIN from connect), and a server that already serves
+ * as many control clients as it takes (its "error: busy: ..." reply), are
+ * retried within that deadline too.  EINTR restarts whatever it interrupted, with the deadline
  * unchanged.  SIGPIPE is avoided with MSG_NOSIGNAL.
  *
  * The reply is read into one heap buffer of WC_REPLY_MAX bytes; reads
@@ -126,7 +127,8 @@ print_help (void)
           "  -q, --get=KEY         print only the value of KEY in the reply\n"
           "      --json            print the reply as a JSON object\n"
           "      --wait[=SECONDS]  wait for the server to appear (default 10)\n"
-          "      --timeout=SECONDS wait for the reply (default 60; 0: forever)\n"
+          "      --timeout=SECONDS wait for the reply, and for a busy server\n"
+          "                        (default 60; 0: forever)\n"
           "  -h, --help            print this help and exit\n"
           "  -V, --version         print the version and exit\n"
           "\n"
@@ -496,7 +498,7 @@ main (int argc, char *argv[])
   g_autofree char *line = NULL;
   g_autofree char *message = NULL;
   g_autoptr (GPtrArray) pairs = NULL;
-  int64_t deadline;
+  int64_t deadline, retry;
   bool ok;
   int c, fd, status;
 
@@ -550,11 +552,24 @@ main (int argc, char *argv[])
     usage_error ("--json and --get exclude each other");
   request = build_request (argc - optind, argv + optind);
 
-  fd = connect_server (socket_path, waiting, wait_s, timeout_s);
   deadline = deadline_after (timeout_s, true);
-  send_all (fd, request, strlen (request), deadline, timeout_s);
-  line = recv_line (fd, deadline, timeout_s);
-  close (fd);
+  for (;;) {
+    fd = connect_server (socket_path, waiting, wait_s, timeout_s);
+    send_all (fd, request, strlen (request), deadline, timeout_s);
+    line = recv_line (fd, deadline, timeout_s);
+    close (fd);
+    if (!g_str_has_prefix (line, "error: busy:"))
+      break;
+    /* The server ran nothing: it has no room for another client yet.
+     * Try again while another try fits in the deadline. */
+    retry = deadline == NEVER ? now_ns () + RETRY_NS
+      : MIN (now_ns () + RETRY_NS, deadline);
+    if (retry >= deadline)
+      die ("%s: server busy (%s) after %g s", socket_path, line + 13,
+           timeout_s);
+    g_clear_pointer (&line, g_free);
+    sleep_until (retry);
+  }
 
   if (wc_reply_parse (line, &ok, &pairs, &message) == -1) {
     g_autofree char *shown = g_strescape (line, NULL);

@@ -177,7 +177,7 @@ for s in socks:
         pass
     if line.startswith(b"ok power=on"):
         cat["n_ok"] += 1
-    elif line == b"error: too many control clients\n":
+    elif line == b"error: busy: too many control clients\n":
         cat["n_too_many"] += 1
     elif line == b"":
         cat["n_dropped"] += 1

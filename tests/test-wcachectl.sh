@@ -73,11 +73,19 @@ def record(line):
     with open(log, 'ab') as f:
         f.write(line + b'\n')
 
+# A server full of control clients answers "error: busy: ..." and runs
+# nothing: x-busy-twice is busy for its first two connections.
+busy = {b'x-busy-twice': 2, b'x-busy-always': 1 << 30}
+
 def serve(conn):
     with conn.makefile('rb') as f:
         for raw in f:
             line = raw[:-1] if raw.endswith(b'\n') else raw
             record(line)
+            if busy.get(line, 0) > 0:
+                busy[line] -= 1
+                conn.sendall(b'error: busy: too many control clients\n')
+                return
             for action in REPLIES.get(line, [b'ok bytes=%d\n' % len(line)]):
                 if action == 'close':
                     return
@@ -338,6 +346,13 @@ run -s "$S" x-crlf
 outcome "malformed reply: CRLF" 2 'malformed reply'
 run -s "$S" --timeout=0.3 x-hang
 outcome "no reply within --timeout" 2 'no reply after 0.3 s'
+n=$(connections)
+run -s "$S" x-busy-twice
+outcome "a busy server (too many control clients): tried again, then ok" 0 ""
+check "... three connections, the last one answered" \
+  eval '[ "$(connections)" -eq $((n + 3)) ] && out_is "ok bytes=12"'
+run -s "$S" --timeout=0.3 x-busy-always
+outcome "a server busy beyond --timeout" 2 'server busy \(too many control clients\) after 0.3 s'
 run -s "$S" --json x-malformed
 check "--json prints nothing for a malformed reply" [ ! -s "$T/out" ]
 run -s "$S" --timeout=0 status
