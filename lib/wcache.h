@@ -62,8 +62,11 @@ enum wc_policy {
   WC_CUT_LOSE,                  /* every dirty block is lost */
   WC_CUT_KEEP,                  /* every dirty block is written back */
   WC_CUT_RANDOM,                /* each dirty block survives with p */
-  WC_CUT_ORDERED,               /* dirty blocks survive in dirtying order up
-                                 * to a random point (a FIFO destager) */
+  WC_CUT_ORDERED,               /* dirty blocks survive in the order they
+                                 * were first dirtied since last clean, each
+                                 * with its newest content, up to a random
+                                 * point (a coalescing FIFO destager; not a
+                                 * prefix of the writes) */
   WC_CUT_TORN,                  /* each atomic unit survives with p */
 };
 #define WC_POLICY_COUNT 5

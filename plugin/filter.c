@@ -438,8 +438,11 @@ wcache_config_complete (nbdkit_next_config_complete *next,
   "wcache-block-size=SIZE      Cache block, 512..64K (default 4K).\n" \
   "wcache-advertise=auto|always  Offer FLUSH only while the cache is on at\n" \
   "                            the handshake (auto, default), or always.\n" \
-  "wcache-cut-after-writes=N   Cut the power right after the N-th write.\n" \
-  "wcache-cut-policy=POLICY    lose (default), keep, random, ordered, torn.\n" \
+  "wcache-cut-after-writes=N   Cut the power right after the N-th write\n" \
+  "                            (N decimal: 010 is ten).\n" \
+  "wcache-cut-policy=POLICY    lose (default), keep, random, ordered, torn\n" \
+  "                            (ordered: blocks in first-dirtied order,\n" \
+  "                            newest content; not a prefix of writes).\n" \
   "wcache-seed=N               Seed for random, ordered and torn cuts.\n" \
   "wcache-cut-p=P              Survival probability (default 0.5).\n" \
   "wcache-cut-unit=SIZE        Torn cuts: atomic unit (default 512).\n" \

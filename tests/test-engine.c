@@ -959,6 +959,41 @@ test_S8_ordered_prefix (void)
   }
 }
 
+/* S8 ordered: blocks survive in the order they were first dirtied, each
+ * with its newest content: after A=1, B=2, A=3 the outcomes are nothing,
+ * A=3 alone, or A=3 and B=2 -- a coalescing FIFO destager, so A=3 can
+ * survive without B=2 (not a prefix of the writes), and B never survives
+ * without A. */
+static void
+test_S8_ordered_coalesces_rewrites (void)
+{
+  unsigned outcomes[3] = { 0 };
+
+  for (uint64_t seed = 0; seed < 64; seed++) {
+    struct fx f;
+    struct wc_cut cut = mkcut (WC_CUT_ORDERED, seed);
+
+    fx_init (&f, WC_MODE_WRITEBACK, 1 << 20, true);
+    put (f.e, 0, 0x01, 0);          /* A=1 */
+    put (f.e, 5, 0x02, 0);          /* B=2 */
+    put (f.e, 0, 0x03, 0);          /* A=3 */
+    g_assert_cmpint (wc_power_cut (f.e, &cut, NULL), ==, 0);
+    if (media_is (f.m, 0, 0) && media_is (f.m, 5, 0))
+      outcomes[0]++;
+    else if (media_is (f.m, 0, 0x03) && media_is (f.m, 5, 0))
+      outcomes[1]++;
+    else if (media_is (f.m, 0, 0x03) && media_is (f.m, 5, 0x02))
+      outcomes[2]++;
+    else
+      g_assert_not_reached ();      /* A=1, or B without A */
+    assert_oracle_clean (f.e, BS);
+    fx_fini (&f);
+  }
+  g_assert_cmpuint (outcomes[0], >, 0);
+  g_assert_cmpuint (outcomes[1], >, 0);     /* A=3 without B=2 */
+  g_assert_cmpuint (outcomes[2], >, 0);
+}
+
 static void
 torn_check (uint32_t unit)
 {
@@ -1733,6 +1768,8 @@ main (int argc, char *argv[])
                    test_S8_random_reproducible);
   g_test_add_func ("/engine/S8/seed-reported", test_S8_seed_reported);
   g_test_add_func ("/engine/S8/ordered-prefix", test_S8_ordered_prefix);
+  g_test_add_func ("/engine/S8/ordered-coalesces-rewrites",
+                   test_S8_ordered_coalesces_rewrites);
   g_test_add_func ("/engine/S8/torn-units", test_S8_torn_units);
   g_test_add_func ("/engine/S8/inflight-fails-eio",
                    test_S8_inflight_fails_eio);
