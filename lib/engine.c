@@ -57,6 +57,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "log.h"
 #include "span.h"
 
 void
@@ -111,6 +112,7 @@ wc_engine_new (const struct wc_config *cfg)
   e->on_cut = cfg->on_cut;
   e->on_power_on = cfg->on_power_on;
   e->debug = cfg->debug;
+  e->on_log_failed = cfg->on_log_failed;
   pthread_mutex_init (&e->lock, NULL);
   pthread_mutex_init (&e->switch_lock, NULL);
   pthread_cond_init (&e->cond, NULL);
@@ -179,17 +181,38 @@ wc_buf_drop_locked (struct wc_engine *e, void *p)
 }
 
 void
+wc_log_kick_locked (struct wc_engine *e, struct wc_wlog_sink *s)
+{
+  WC_LOCK_HELD (e);
+  if (!e->kicks)
+    e->kicks = g_ptr_array_new ();
+  for (guint i = 0; i < e->kicks->len; i++)
+    if (e->kicks->pdata[i] == s)
+      return;
+  wc_wlog_sink_ref (s);
+  g_ptr_array_add (e->kicks, s);
+}
+
+void
 wc_unlock (struct wc_engine *e)
 {
-  GPtrArray *g = NULL;
+  GPtrArray *g = NULL, *k = e->kicks;
 
   if (e->garbage->len > 0) {
     g = e->garbage;
     e->garbage = g_ptr_array_new_with_free_func (g_free);
   }
+  e->kicks = NULL;
   pthread_mutex_unlock (&e->lock);
   if (g)
     g_ptr_array_unref (g);
+  /* The log's file I/O, never under the lock. */
+  for (guint i = 0; k && i < k->len; i++) {
+    wc_wlog_drain (k->pdata[i]);
+    wc_wlog_sink_unref (k->pdata[i]);
+  }
+  if (k)
+    g_ptr_array_free (k, TRUE);
 }
 
 void
@@ -201,6 +224,11 @@ wc_engine_free (struct wc_engine *e)
   if (!e)
     return;
   wc_timer_stop (e);
+  if (e->log) {
+    wc_wlog_finish (e->log);
+    wc_wlog_close_wait (e->log);
+    wc_wlog_sink_unref (e->log);
+  }
   g_hash_table_iter_init (&iter, e->blocks);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     block_free (value);
@@ -609,6 +637,7 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
   uint8_t *prep[WC_PREP_SPANS];
   struct wc_cut cut;
   struct wc_cut_report report;
+  struct wc_logreq lr;
   uint64_t first = 0, last = 0, top = 0, nofua = 0;
   bool durable = false, fired = false, begun = false, more;
   int rv = 0, err;
@@ -622,6 +651,9 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
     errno = EROFS;
     return -1;
   }
+  /* The write log's entries, with the request's own bytes, without the
+   * lock (log.c). */
+  wc_logreq_prepare (e, &lr, src, count, offset);
 
   /* Spans go in groups: whole-block data is copied into fresh buffers
    * without the lock, then the group is applied under it.  A one-block
@@ -644,10 +676,12 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
         wc_unlock (e);
         for (i = 0; i < n; i++)
           wc_pool_put (e->bufs, prep[i]);
+        wc_logreq_drop (&lr);
         errno = err;
         return -1;
       }
       begun = true;
+      wc_logreq_begin_locked (e, &lr, src, count, offset);
       /* S2, S4, S6; unsafe ignores FUA as it ignores FLUSH. */
       durable = r.mode != WC_MODE_UNSAFE &&
         ((flags & (WC_FUA | WC_WRITETHROUGH)) || !wc_mode_wce (r.mode));
@@ -661,6 +695,9 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
         rv = -1;
         break;
       }
+      if (lr.nfill > 0)
+        wc_logreq_capture_locked (e, &lr,
+                                  wc_block_lookup_locked (e, spans[i].blkno));
       if (spans[i].pos == 0)
         first = spans[i].blkno;
       last = spans[i].blkno;
@@ -695,6 +732,9 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
     if (flags & WC_FUA)
       e->st.fua_writes++;
     e->st.bytes_written += count;
+    /* Acknowledged: into the log, in this order, before any cut this
+     * request fires (whose mark must follow it). */
+    wc_logreq_ack_locked (e, &lr, durable);
     /* S9: the cut fires inside the request that completes the count, after
      * it is acknowledged and before any later request is served. */
     if (wc_trigger_due_locked (e, WC_TRIGGER_WRITES, &cut) ||
@@ -703,6 +743,8 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
       fired = true;
     }
   }
+  else
+    wc_logreq_drop (&lr);
   err = errno;
   wc_unlock (e);
   if (fired && e->on_cut)
@@ -722,7 +764,9 @@ flush_impl (struct wc_engine *e, unsigned flags, uint64_t expect)
   struct wc_req r;
   struct wc_cut cut;
   struct wc_cut_report report;
-  bool fired = false;
+  struct wc_wlog_sink *ls = NULL;
+  struct wc_wlog_rec *lf = NULL;
+  bool fired = false, real;
   int rv = 0, err;
 
   pthread_mutex_lock (&e->lock);
@@ -730,9 +774,24 @@ flush_impl (struct wc_engine *e, unsigned flags, uint64_t expect)
     wc_unlock (e);
     return -1;
   }
-  if (r.mode != WC_MODE_UNSAFE || (flags & WC_FORCE))
+  real = r.mode != WC_MODE_UNSAFE || (flags & WC_FORCE);
+  /* The FLUSH entry's place in the log is where the flush arrived: after
+   * every request acknowledged before now, before any acknowledged later.
+   * unsafe promises nothing and logs nothing. */
+  if (real && e->log_on) {
+    ls = e->log;
+    wc_wlog_sink_ref (ls);
+    lf = wc_wlog_flush_begin (ls);
+  }
+  if (real)
     rv = wc_flush_all_locked (e, &r);
   rv = req_end_locked (e, &r, rv);
+  if (lf) {
+    wc_wlog_flush_end (ls, lf, rv == 0);
+    if (rv != 0)
+      lf = NULL;                /* the log's to drop */
+    wc_log_kick_locked (e, ls);
+  }
   if (rv == 0) {
     e->st.flushes++;
     if (wc_trigger_due_locked (e, WC_TRIGGER_FLUSHES, &cut)) {
@@ -742,6 +801,11 @@ flush_impl (struct wc_engine *e, unsigned flags, uint64_t expect)
   }
   err = errno;
   wc_unlock (e);
+  /* Acknowledged only once the log holds the flush, on stable storage. */
+  if (lf)
+    wc_wlog_sync (ls, lf);
+  if (ls)
+    wc_wlog_sink_unref (ls);
   if (fired && e->on_cut)
     e->on_cut (e->opaque, &report);
   errno = err;
@@ -817,6 +881,8 @@ wc_get_mode (struct wc_engine *e)
 int
 wc_set_mode (struct wc_engine *e, enum wc_mode mode)
 {
+  struct wc_wlog_sink *ls = NULL;
+  struct wc_wlog_rec *lf = NULL;
   int rv = 0, err;
 
   if (!wc_mode_name (mode)) {
@@ -846,8 +912,11 @@ wc_set_mode (struct wc_engine *e, enum wc_mode mode)
       rv = -1;
       errno = EIO;
     }
-    if (rv == 0)
+    if (rv == 0) {
       g_assert (e->nr_blocks == 0);     /* writes were held: all clean */
+      /* Everything acknowledged is durable: a FLUSH in the log. */
+      lf = wc_log_flushed_all_locked (e, &ls);
+    }
     e->switching = false;
     WC_DEBUG (e, "mode %s -> %s: write-back %s", wc_mode_name (e->mode),
               wc_mode_name (mode), rv == 0 ? "done" : "failed, mode kept");
@@ -857,7 +926,11 @@ wc_set_mode (struct wc_engine *e, enum wc_mode mode)
     e->mode = mode;
   err = errno;
   wc_unlock (e);
-  /* The host side follows (DESIGN.md section 5); switch_lock keeps the
+  if (lf)
+    wc_wlog_sync (ls, lf);
+  if (ls)
+    wc_wlog_sink_unref (ls);
+  /* The host side follows (wcache(7), safe reopen); switch_lock keeps the
    * media's flags in the order of the switches. */
   if (rv == 0 && e->ops->set_mode)
     e->ops->set_mode (e->opaque, mode);

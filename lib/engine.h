@@ -12,6 +12,7 @@
 #include "wcache.h"
 #include "oracle.h"
 #include "pool.h"
+#include "wlog-sink.h"
 
 /* Block states.  A cached block is in e->blocks in exactly one state:
  *
@@ -115,6 +116,17 @@ struct wc_engine {
                                  * read */
   struct wc_oracle *oracle;     /* NULL unless cfg.oracle */
   GPtrArray *garbage;           /* buffers to free at the next wc_unlock */
+
+  /* The write log (wlog-sink.h).  log is the current or last one (for
+   * status; the engine holds a reference); log_on says it takes entries.
+   * log_ss mirrors log_on's sector size (0: off) atomically, so a writer
+   * can prepare its entry before taking the lock.  kicks are logs that got
+   * entries under the lock: wc_unlock drains them after dropping it. */
+  void (*on_log_failed) (void *opaque, const char *msg);
+  struct wc_wlog_sink *log;
+  bool log_on;
+  uint32_t log_ss;              /* atomic */
+  GPtrArray *kicks;             /* of referenced sinks, or NULL */
 };
 
 /* A destage writes back the oldest WC_DESTAGE_BATCH blocks, and more while
@@ -126,7 +138,7 @@ struct wc_engine {
 #define WC_DESTAGE_BATCH 8
 #define WC_DESTAGE_MAX 64
 
-/* A request in flight, from wc_req_begin to wc_req_end. */
+/* A request in flight, from req_begin to req_end. */
 struct wc_req {
   uint64_t epoch;               /* e->epoch at begin */
   enum wc_mode mode;            /* e->mode at begin */
@@ -178,8 +190,17 @@ uint8_t *wc_buf_new (struct wc_engine *e);
 /* Gives back a block buffer (may be NULL): to the spares, or to the
  * garbage if there are enough. */
 void wc_buf_drop_locked (struct wc_engine *e, void *p);
-/* Drops the lock, then frees the garbage queued under it. */
+/* Drops the lock, then frees the garbage queued under it and drains the
+ * logs kicked under it. */
 void wc_unlock (struct wc_engine *e);
+/* Asks wc_unlock to drain s (it got entries). */
+void wc_log_kick_locked (struct wc_engine *e, struct wc_wlog_sink *s);
+/* log.c: a FLUSH entry for a flush that covered everything (a switch to
+ * WCE off); returns the record to wc_wlog_sync after unlocking, or NULL. */
+struct wc_wlog_rec *wc_log_flushed_all_locked (struct wc_engine *e,
+                                               struct wc_wlog_sink **s);
+/* log.c: the cut's MARK, then the log closes (a cut is running). */
+void wc_log_cut_locked (struct wc_engine *e, const struct wc_cut_report *rep);
 
 /* writeback.c */
 int wc_writeback_locked (struct wc_engine *e, struct wc_req *r,

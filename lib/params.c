@@ -141,6 +141,17 @@ wc_cut_unit_problem (uint64_t unit, uint32_t block_size)
 }
 
 const char *
+wc_log_sector_size_problem (uint64_t ss, uint32_t block_size)
+{
+  if (ss < 512 || (ss & (ss - 1)) != 0)
+    return "is not a power of two from 512 to the block size";
+  if (ss > block_size)
+    return "is larger than the block size (a log sector is never split "
+      "between cache blocks)";
+  return NULL;
+}
+
+const char *
 wc_cache_size_problem (uint64_t size, uint32_t block_size)
 {
   if (size < block_size)

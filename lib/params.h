@@ -32,6 +32,9 @@ const char *wc_block_size_problem (uint64_t bs);
 /* What is wrong with a torn cut's atomic unit (512 to the block size, a
  * power of two). */
 const char *wc_cut_unit_problem (uint64_t unit, uint32_t block_size);
+/* What is wrong with a write log's sector size (a power of two from 512
+ * to the block size). */
+const char *wc_log_sector_size_problem (uint64_t ss, uint32_t block_size);
 /* What is wrong with a cache size (at least one block). */
 const char *wc_cache_size_problem (uint64_t size, uint32_t block_size);
 

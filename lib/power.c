@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "log.h"
 #include "oracle.h"
 #include "span.h"
 
@@ -260,6 +261,8 @@ wc_cut_locked (struct wc_engine *e, const struct wc_cut *cut,
   e->st.cuts++;
   e->st.have_last_cut = true;
   e->st.last_cut = *rep;
+  /* The log's last entry names the cut; a new log starts after power-on. */
+  wc_log_cut_locked (e, rep);
   e->cutting = false;
   pthread_cond_broadcast (&e->cond);
 }
@@ -509,6 +512,16 @@ wc_mark (struct wc_engine *e, const char *text)
     pthread_mutex_unlock (&e->lock);
     errno = EIO;
     return -1;
+  }
+  if (e->log_on) {
+    /* A mark is one log sector: a longer one is refused, not cut short. */
+    if (strlen (text) > wc_wlog_mark_max (e->log)) {
+      pthread_mutex_unlock (&e->lock);
+      errno = EINVAL;
+      return -1;
+    }
+    wc_wlog_mark (e->log, text);
+    wc_log_kick_locked (e, e->log);
   }
   e->st.marks++;
   WC_DEBUG (e, "mark %s", text);

@@ -179,6 +179,11 @@ struct wc_config {
    * block numbers, destages, cut decisions, mode switches), possibly with
    * the engine lock held: it must not call into the engine.  May be NULL. */
   void (*debug) (void *opaque, const char *msg);
+  /* Called once when the write log fails (its file could not be written:
+   * a full disk), with "PATH: what: reason", from the thread that found it,
+   * with no engine lock held.  The disk goes on; the log stops.  May be
+   * NULL. */
+  void (*on_log_failed) (void *opaque, const char *msg);
 };
 
 #define WC_DEFAULT_BLOCK_SIZE 4096
@@ -269,7 +274,8 @@ int wc_arm_cut (struct wc_engine *e, const struct wc_cut *cut,
 int wc_arm_cut_at_mark (struct wc_engine *e, const struct wc_cut *cut,
                         const char *name);
 /* A named point in the request stream (the write log's MARK): counts it,
- * and fires a cut armed for this name.  EIO while the power is off. */
+ * logs it, and fires a cut armed for this name.  EIO while the power is
+ * off; EINVAL if the log is on and text is longer than wc_log_mark_max. */
 int wc_mark (struct wc_engine *e, const char *text);
 /* Power cuts so far: a frontend compares it to tell a connection that a
  * cut happened since it opened. */
@@ -296,6 +302,64 @@ struct wc_stats {
   struct wc_cut armed_cut;      /* the cut the trigger will make */
 };
 void wc_get_stats (struct wc_engine *e, struct wc_stats *st);
+
+/* ---- The write log ------------------------------------------------------- */
+
+/* The log is the disk's promise, in the dm-log-writes v1 format (the Linux
+ * target's, QEMU blklogwrites', xfstests replay-log's), one entry per
+ * acknowledged request, in acknowledgement order:
+ *   write                a data entry of the whole log sectors it touched,
+ *                        with their content once it applied; flag FUA when
+ *                        it was durable at its acknowledgement (FUA, the
+ *                        cache off, WC_WRITETHROUGH; never in unsafe mode)
+ *   zero, trim           DISCARD for the whole sectors they cover (FUA as
+ *                        above), and data entries for partial sectors
+ *   flush                a FLUSH entry after every request acknowledged
+ *                        before the flush arrived and before every request
+ *                        acknowledged after; none if it failed, none in
+ *                        unsafe mode unless WC_FORCE; also for a switch to
+ *                        WCE off (S5), which flushes everything
+ *   wc_mark              a MARK entry
+ *   power cut            a MARK "power-cut policy=P seed=N", then the log
+ *                        closes: a new wc_log_start begins a new one
+ * Log I/O never runs under the engine lock.  A flush returns once its FLUSH
+ * entry is in the file and the file synced; the superblock's nr_entries is
+ * rewritten after every FLUSH and MARK and at the end, so a log cut short
+ * (the process killed) reads up to its last flush or mark.  If the log
+ * cannot be written the disk goes on without it (cfg.on_log_failed). */
+
+/* Starts logging to path (created; an existing file must be empty or a
+ * log, and is overwritten) with log sectors of sector_size bytes: a power
+ * of two from 512 to the block size that divides the disk size.  Writes
+ * back and flushes the cache first, with writes held, so that the media
+ * is the log's base: replaying the log onto a copy of the media taken now
+ * gives the disk.  -1 with errno and *message: EBUSY (a log is on), EIO
+ * (the power is off, or the flush failed: no log), EINVAL, or the file's
+ * error. */
+int wc_log_start (struct wc_engine *e, const char *path,
+                  uint32_t sector_size, char **message);
+/* Stops logging: waits for flushes in flight, writes what is queued,
+ * the superblock, and closes the file.  -1 with errno EINVAL if no log is
+ * on. */
+int wc_log_stop (struct wc_engine *e);
+/* What wc_log_start checks of path, without writing: for a frontend to
+ * refuse a bad path before it starts.  0, or -1 with errno and *message. */
+int wc_log_check_path (const char *path, char **message);
+
+struct wc_log_info {
+  bool on;                      /* taking entries */
+  char *path;                   /* the current or last log; NULL if none
+                                 * ever; newly allocated */
+  char *failed;                 /* why it failed, or NULL; newly allocated */
+  uint32_t sector_size;
+  uint64_t entries;             /* entries in the file */
+  uint64_t bytes;               /* bytes of the file */
+};
+void wc_log_get_info (struct wc_engine *e, struct wc_log_info *info);
+void wc_log_info_clear (struct wc_log_info *info);
+/* The longest text wc_mark takes while the log is on (marks go into one
+ * log sector); 0 with no log. */
+size_t wc_log_mark_max (struct wc_engine *e);
 
 /* ---- The oracle (S10) --------------------------------------------------- */
 

@@ -66,6 +66,8 @@ static struct wc_cut startup_cut = {
 static enum cut_action cut_action = CUT_ACTION_EIO;
 static bool flush_on_exit;
 static char *control_path;              /* wcache-control=, absolute */
+static char *log_path;                  /* wcache-log=, absolute */
+static uint32_t log_sector_size = 512;  /* wcache-log-sector-size= */
 static bool media_serialised;           /* the plugin is not PARALLEL */
 
 static struct wc_control *control;      /* bound in .get_ready */
@@ -375,6 +377,31 @@ config_control (const char *key, const char *value)
   return 0;
 }
 
+/* Absolute for the same reason as wcache-control. */
+static int
+config_log (const char *key, const char *value)
+{
+  if (*value == '\0') {
+    nbdkit_error ("%s: the log path is empty", key);
+    return -1;
+  }
+  g_free (log_path);
+  log_path = g_canonicalize_filename (value, NULL);
+  return 0;
+}
+
+static int
+config_log_sector_size (const char *key, const char *value)
+{
+  uint64_t v;
+
+  if (parse_size (key, value, &v) == -1)
+    return -1;
+  /* Checked against the block size in .config_complete. */
+  log_sector_size = v > UINT32_MAX ? UINT32_MAX : v;
+  return 0;
+}
+
 static int
 config_flush_on_exit (const char *key, const char *value)
 {
@@ -397,6 +424,8 @@ static const struct key {
   { "wcache-cut-action", config_cut_action },
   { "wcache-oracle", config_oracle },
   { "wcache-control", config_control },
+  { "wcache-log", config_log },
+  { "wcache-log-sector-size", config_log_sector_size },
   { "wcache-flush-on-exit", config_flush_on_exit },
 };
 
@@ -428,6 +457,13 @@ wcache_config_complete (nbdkit_next_config_complete *next,
                   PRIu32 ")", startup_cut.unit, problem, cfg.block_size);
     return -1;
   }
+  if ((problem = wc_log_sector_size_problem (log_sector_size,
+                                             cfg.block_size)) != NULL) {
+    nbdkit_error ("wcache-log-sector-size: %" PRIu32 " %s (wcache-block-"
+                  "size %" PRIu32 ")", log_sector_size, problem,
+                  cfg.block_size);
+    return -1;
+  }
   return next (nxdata);
 }
 
@@ -448,6 +484,9 @@ wcache_config_complete (nbdkit_next_config_complete *next,
   "wcache-cut-unit=SIZE        Torn cuts: atomic unit (default 512).\n" \
   "wcache-cut-action=eio|exit  After a cut: fail requests (default) or exit.\n" \
   "wcache-oracle=BOOL          Record durability and check each cut.\n" \
+  "wcache-log=PATH             Log every acknowledged request to PATH\n" \
+  "                            (dm-log-writes format; see wcache(7)).\n" \
+  "wcache-log-sector-size=N    The log's sector size (default 512).\n" \
   "wcache-control=PATH         Serve the control protocol on this UNIX\n" \
   "                            socket (mode 0600; see wcachectl(1)).\n" \
   "wcache-flush-on-exit=BOOL   Write back the cache when nbdkit exits\n" \
@@ -498,6 +537,13 @@ engine_debug (void *opaque, const char *msg)
   nbdkit_debug ("wcache: %s", msg);
 }
 
+static void
+log_failed (void *opaque, const char *msg)
+{
+  nbdkit_error ("wcache: write log: %s; logging stopped, the disk goes on",
+                msg);
+}
+
 /* The control socket is removed by wc_control_free in .cleanup.  nbdkit
  * can also exit without .cleanup after .get_ready bound it (the -U path
  * in use, a failing .after_fork): then the atexit handler removes it.
@@ -541,6 +587,11 @@ wcache_get_ready (int thread_model)
   media_serialised = thread_model < NBDKIT_THREAD_MODEL_PARALLEL;
   nbdkit_debug ("wcache: thread model %d: media calls %s", thread_model,
                 media_serialised ? "serialised" : "parallel");
+  /* A bad log path fails the start, not the first connection. */
+  if (log_path && wc_log_check_path (log_path, &msg) == -1) {
+    nbdkit_error ("wcache-log: %s", msg);
+    return -1;
+  }
   if (!control_path)
     return 0;
   control = wc_control_bind (control_path, &msg);
@@ -595,12 +646,22 @@ open_disk (void)
   cfg.readonly = !can_write;
   cfg.ops = &media_ops;
   cfg.on_cut = on_cut;
+  cfg.on_log_failed = log_failed;
   if (wcache_debug_verbose)
     cfg.debug = engine_debug;
   e = wc_engine_new (&cfg);
   if (e == NULL) {
     nbdkit_error ("wcache: creating the cache: %m");
     goto fail;
+  }
+  if (log_path) {
+    g_autofree char *msg = NULL;
+
+    if (wc_log_start (e, log_path, log_sector_size, &msg) == -1) {
+      nbdkit_error ("wcache-log: %s", msg);
+      wc_engine_free (e);
+      goto fail;
+    }
   }
   if (cut_after_writes > 0 &&
       wc_arm_cut (e, &startup_cut, WC_TRIGGER_WRITES,
@@ -677,6 +738,7 @@ wcache_cleanup (nbdkit_backend *b)
   }
   g_clear_pointer (&facts.description, g_free);
   g_clear_pointer (&control_path, g_free);
+  g_clear_pointer (&log_path, g_free);
 }
 
 /* ---- Connections -------------------------------------------------------- */

@@ -363,6 +363,30 @@ cmd_power_on (struct wc_engine *e, char **argv, int argc, struct reply *r)
 
 /* ---- status ------------------------------------------------------------- */
 
+/* log=PATH while logging, log=off (with last_log=PATH once there was one),
+ * or log="failed: REASON"; then the entries and bytes in the file. */
+static void
+add_log (struct reply *r, struct wc_engine *e)
+{
+  struct wc_log_info li;
+
+  wc_log_get_info (e, &li);
+  if (li.failed)
+    wc_kv_add_printf (r->s, "log", "failed: %s", li.failed);
+  else if (li.on)
+    wc_kv_add (r->s, "log", li.path);
+  else
+    wc_kv_add (r->s, "log", "off");
+  if (li.path) {
+    if (!li.on || li.failed)
+      wc_kv_add (r->s, "last_log", li.path);
+    wc_kv_add_u64 (r->s, "log_entries", li.entries);
+    wc_kv_add_u64 (r->s, "log_bytes", li.bytes);
+    wc_kv_add_u64 (r->s, "log_sector_size", li.sector_size);
+  }
+  wc_log_info_clear (&li);
+}
+
 static void
 cmd_status (struct wc_engine *e, char **argv, int argc, struct reply *r)
 {
@@ -407,6 +431,7 @@ cmd_status (struct wc_engine *e, char **argv, int argc, struct reply *r)
   }
   if (st.have_last_cut)
     add_cut_report (r, "last_cut_", &st.last_cut);
+  add_log (r, e);
 }
 
 /* ---- mark TEXT ---------------------------------------------------------- */
@@ -420,8 +445,12 @@ cmd_mark (struct wc_engine *e, char **argv, int argc, struct reply *r)
   }
   if (wc_mark (e, argv[0]) == -1) {
     int err = errno;
-    reply_fail (r, err, "mark: %s", err == EIO ? "the power is off"
-                : g_strerror (err));
+    if (err == EINVAL)
+      reply_error (r, "mark: longer than the %zu bytes a mark takes in the "
+                   "write log", wc_log_mark_max (e));
+    else
+      reply_fail (r, err, "mark: %s", err == EIO ? "the power is off"
+                  : g_strerror (err));
     return;
   }
   reply_ok (r, "ok");
@@ -432,10 +461,68 @@ cmd_mark (struct wc_engine *e, char **argv, int argc, struct reply *r)
 /* ---- log ---------------------------------------------------------------- */
 
 static void
+log_start (struct wc_engine *e, char **argv, int argc, struct reply *r)
+{
+  g_autofree char *message = NULL;
+  uint64_t ss = 512;
+  const char *problem;
+
+  if (argc < 2 || argc > 3) {
+    reply_error (r, "log: usage: log start PATH [sector-size=N] | log stop");
+    return;
+  }
+  /* The server's working directory is not the client's (nbdkit in the
+   * background runs in /). */
+  if (argv[1][0] != '/') {
+    reply_error (r, "log start: %s: the path must be absolute", argv[1]);
+    return;
+  }
+  if (argc == 3) {
+    if (!g_str_has_prefix (argv[2], "sector-size=") ||
+        wc_parse_size (argv[2] + 12, &ss) == -1) {
+      reply_error (r, "log start: '%s': expected sector-size=N (512 or "
+                   "4096)", argv[2]);
+      return;
+    }
+    if ((problem = wc_log_sector_size_problem (ss,
+                                               wc_block_size (e))) != NULL) {
+      reply_error (r, "log start: sector-size=%s %s", argv[2] + 12, problem);
+      return;
+    }
+  }
+  if (wc_log_start (e, argv[1], ss, &message) == -1) {
+    int err = errno;
+    reply_fail (r, err, "log start: %s", message);
+    return;
+  }
+  reply_ok (r, "ok");
+  wc_kv_add (r->s, "log", argv[1]);
+  wc_kv_add_u64 (r->s, "log_sector_size", ss);
+}
+
+static void
 cmd_log (struct wc_engine *e, char **argv, int argc, struct reply *r)
 {
-  reply_fail (r, ENOTSUP,
-              "log: the write log is not in this version of wcache");
+  struct wc_log_info li;
+
+  if (argc >= 1 && strcmp (argv[0], "start") == 0) {
+    log_start (e, argv, argc, r);
+    return;
+  }
+  if (argc == 1 && strcmp (argv[0], "stop") == 0) {
+    if (wc_log_stop (e) == -1) {
+      reply_error (r, "log stop: no log is on");
+      return;
+    }
+    wc_log_get_info (e, &li);
+    reply_ok (r, "ok log=off");
+    wc_kv_add (r->s, "last_log", li.path);
+    wc_kv_add_u64 (r->s, "log_entries", li.entries);
+    wc_kv_add_u64 (r->s, "log_bytes", li.bytes);
+    wc_log_info_clear (&li);
+    return;
+  }
+  reply_error (r, "log: usage: log start PATH [sector-size=N] | log stop");
 }
 
 /* ---- the table ---------------------------------------------------------- */
@@ -466,8 +553,8 @@ static const struct command {
     "power, mode, dirty data, counters, armed trigger, last cut", cmd_status },
   { "mark", ARGS_REST, "mark TEXT",
     "a named point: fires a cut armed with after=mark:TEXT", cmd_mark },
-  { "log", ARGS_REST, "log start PATH | log stop",
-    "the write log (not in this version)", cmd_log },
+  { "log", ARGS_WORDS, "log start PATH [sector-size=N] | log stop",
+    "start or stop the write log (dm-log-writes format)", cmd_log },
   { "help", ARGS_WORDS, "help", "this list", cmd_help },
 };
 
