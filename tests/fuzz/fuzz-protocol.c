@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib.h>
 
@@ -22,6 +23,42 @@
 #include "memmedia.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+/* "log start PATH" writes PATH: an input must not reach the real file
+ * system.  Every absolute PATH becomes one file in a private directory
+ * (removed at exit), so the command is still fully exercised. */
+static char *sandbox;
+
+static void
+remove_sandbox (void)
+{
+  g_autofree char *log = g_build_filename (sandbox, "log", NULL);
+
+  unlink (log);
+  rmdir (sandbox);
+}
+
+static char *
+confine (const char *line)
+{
+  g_auto (GStrv) words = g_strsplit (line, " ", -1);
+  guint n = g_strv_length (words), w[3], k = 0;
+
+  for (guint i = 0; i < n && k < 3; i++)
+    if (*words[i])
+      w[k++] = i;
+  if (k < 3 || strcmp (words[w[0]], "log") != 0 ||
+      strcmp (words[w[1]], "start") != 0 || words[w[2]][0] != '/')
+    return g_strdup (line);
+  if (!sandbox) {
+    sandbox = g_dir_make_tmp ("wcache-fuzz-XXXXXX", NULL);
+    g_assert (sandbox);
+    atexit (remove_sandbox);
+  }
+  g_free (words[w[2]]);
+  words[w[2]] = g_build_filename (sandbox, "log", NULL);
+  return g_strjoinv (" ", words);
+}
 
 static void
 check_reply (const char *reply)
@@ -65,7 +102,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     g_autofree char *reply = NULL;
 
     if (len <= WC_LINE_MAX && !memchr (data + start, '\0', len)) {
-      line = g_strndup ((const char *) data + start, len);
+      g_autofree char *raw = g_strndup ((const char *) data + start, len);
+
+      line = confine (raw);
       reply = wc_control_exec (e, line);
       check_reply (reply);
     }
