@@ -6,7 +6,8 @@
 #   check "S3: flushed data reaches the plugin" grep -q ... file
 #   done_testing
 #
-# Every server started here is stopped at exit, by its pid file.
+# Every server started here is stopped at exit, by its pid file.  KEEP=1
+# keeps the test's directory (its logs and images) for a look afterwards.
 
 set -u
 
@@ -32,7 +33,7 @@ _run_cleanup ()
   for ((i = ${#_cleanup_fns[@]} - 1; i >= 0; i--)); do
     eval "${_cleanup_fns[i]}" || :
   done
-  rm -rf "$tmpdir"
+  [ -n "${KEEP:-}" ] && echo "kept $tmpdir" >&2 || rm -rf "$tmpdir"
 }
 trap _run_cleanup EXIT
 trap 'exit 1' INT TERM
