@@ -1,7 +1,10 @@
 #!/bin/bash
 # wcache benchmark: the same fio job against nbdkit's memory plugin alone,
-# behind wcache (writeback, writethrough) and behind nbdkit's own cache
-# filter, in one run.  Results are ratios to the bare plugin (DESIGN.md 7).
+# behind wcache (writeback, writethrough, writeback with the write log) and
+# behind nbdkit's own cache filter, in one run.  Results are ratios to the
+# bare plugin; the write log's also to writeback without it.  Then the cost
+# of a flush with and without the log, beside one fdatasync of a file where
+# the log lives.
 #
 #   make bench                    (or: WCACHE_FILTER=... bash bench/bench-fio.sh)
 #
@@ -87,13 +90,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Contenders: key, label and nbdkit arguments (after -U/-P).
-keys=(a b c d e)
+keys=(a b c d e f)
 declare -A label
 label[a]="memory plugin alone"
 label[b]="wcache writeback, 256M cache"
 label[c]="wcache writethrough"
 label[d]="nbdkit cache filter"
 label[e]="wcache writeback, 2G cache"
+label[f]="wcache writeback, 256M, write log"
+
 
 args_of ()   # KEY: sets the array a
 {
@@ -104,6 +109,9 @@ args_of ()   # KEY: sets the array a
     c) a=("${w[@]}" wcache-mode=writethrough) ;;
     d) a=(--filter=cache memory "$BENCH_SIZE") ;;
     e) a=("${w[@]}" wcache-mode=writeback wcache-size=2G) ;;
+    # The log on a local file, removed after each run (it grows by 4.5K
+    # per write).
+    f) a=("${w[@]}" wcache-mode=writeback wcache-log="$tmpdir/wlog") ;;
   esac
 }
 
@@ -154,6 +162,7 @@ run_one ()
     return
   fi
   stop_server
+  rm -f "$tmpdir/wlog"
 
   # fio's nbd engine may print a line before the JSON; start at the first {.
   out=$("$PY" -c '
@@ -241,8 +250,72 @@ def verdict(k):
 
 print("target: writeback >= %.2fx of bare plugin: %s [2G cache, never full: %s]"
       % (target, verdict("b"), verdict("e")))
+lr = [runs[("f", r)][0] / runs[("b", r)][0] for r in rounds
+      if ("f", r) in runs and ("b", r) in runs and runs[("b", r)][0] > 0]
+if lr:
+    m = statistics.median(lr)
+    print("target: writeback with the write log >= 0.70x of writeback without"
+          " it (same rounds): %s (%.2fx; per round %s)"
+          % ("PASS" if m >= 0.70 else "MISS", m,
+             " ".join("%.2f" % x for x in lr)))
 print("(informational: a MISS does not fail the build)")
 PYEOF
+
+# ---- The cost of a flush with the log ----------------------------------
+# One writer, a flush after every write (fio fsync=1, iodepth 1): the mean
+# flush latency without and with the log, and one fdatasync of a file
+# where the log lives, after appending what the log appends per flush (a
+# 4K write's entry and the FLUSH entry, 5K) and rewriting its superblock.
+flush_lat ()   # KEY: prints the mean flush latency in us, or nothing
+{
+  local k=$1 sock="$tmpdir/flush-$1.sock" pidfile="$tmpdir/flush-$1.pid"
+  local -a a
+  args_of "$k"
+  "$NBDKIT" -U "$sock" -P "$pidfile" "${a[@]}" 2>/dev/null || return
+  for _ in $(seq 1 100); do
+    [ -s "$pidfile" ] && [ -S "$sock" ] && break
+    sleep 0.05
+  done
+  current_pid=$(cat "$pidfile")
+  "$FIO" --name=flush --ioengine=nbd --uri="nbd+unix:///?socket=$sock"     --rw=randwrite --bs=4k --iodepth=1 --fsync=1 --size="$BENCH_SIZE"     --runtime=$(( (BENCH_RUNTIME + 1) / 2 )) --time_based     --output-format=json --output="$tmpdir/flush-$k.json" >/dev/null 2>&1
+  stop_server
+  rm -f "$tmpdir/wlog"
+  "$PY" -c '
+import json, sys
+s = open(sys.argv[1]).read()
+j = json.loads(s[s.index("{"):])["jobs"][0]
+print("%.1f" % (j["sync"]["lat_ns"]["mean"] / 1000))
+' "$tmpdir/flush-$k.json" 2>/dev/null
+}
+lat_b=$(flush_lat b)
+lat_f=$(flush_lat f)
+sync_us=$("$PY" -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+n, t = 200, 0.0
+os.pwrite(fd, b"x" * 512, 0)
+for i in range(n):
+    os.pwrite(fd, b"x" * 5120, 512 + i * 5120)
+    os.pwrite(fd, b"x" * 512, 0)
+    t0 = time.perf_counter()
+    os.fdatasync(fd)
+    t += time.perf_counter() - t0
+os.close(fd)
+os.unlink(sys.argv[1])
+print("%.1f" % (t / n * 1e6))
+' "$tmpdir/sync-probe")
+echo
+if [ -n "$lat_b" ] && [ -n "$lat_f" ]; then
+  echo "flush latency (fio fsync=1, iodepth 1): ${lat_b}us without the log,"        "${lat_f}us with it; one fdatasync where the log lives: ${sync_us}us"
+  "$PY" -c '
+import sys
+b, f, s = map(float, sys.argv[1:4])
+print("target: a flush costs at most one log fdatasync more (1.5x allowed for noise): %s (+%.1fus, fdatasync %.1fus)"
+      % ("PASS" if f - b <= s * 1.5 else "MISS", f - b, s))
+' "$lat_b" "$lat_f" "$sync_us"
+else
+  failed+=("flush latency: fio with fsync=1 failed")
+fi
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo >&2
