@@ -695,7 +695,9 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
         rv = -1;
         break;
       }
-      if (lr.nfill > 0)
+      /* Partial log sectors lie in the first or the last block. */
+      if (lr.nfill > 0 &&
+          (spans[i].pos == 0 || spans[i].pos + spans[i].len == count))
         wc_logreq_capture_locked (e, &lr,
                                   wc_block_lookup_locked (e, spans[i].blkno));
       if (spans[i].pos == 0)

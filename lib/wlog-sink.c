@@ -44,7 +44,7 @@
 #include "wlog-sink.h"
 
 /* A batch: at most this many entries or bytes per pwritev. */
-#define BATCH_ENTRIES 512               /* 2 iovecs each, under IOV_MAX */
+#define BATCH_ENTRIES 512               /* an iovec each, under IOV_MAX */
 #define BATCH_BYTES (8u << 20)
 
 enum rec_state {
@@ -611,6 +611,8 @@ wait_for (struct wc_wlog_sink *s, bool (*done) (struct wc_wlog_sink *s,
     pthread_cond_wait (&s->cond, &s->lock);
   }
   pthread_mutex_unlock (&s->lock);
+  /* Entries queued while we held io_lock found it taken: take them. */
+  wc_wlog_drain (s);
 }
 
 static bool
