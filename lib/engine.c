@@ -184,35 +184,39 @@ void
 wc_log_kick_locked (struct wc_engine *e, struct wc_wlog_sink *s)
 {
   WC_LOCK_HELD (e);
-  if (!e->kicks)
-    e->kicks = g_ptr_array_new ();
-  for (guint i = 0; i < e->kicks->len; i++)
-    if (e->kicks->pdata[i] == s)
+  for (unsigned i = 0; i < e->nkick; i++)
+    if (e->kick[i] == s)
       return;
+  /* Never more than two logs get entries under one hold of the lock (the
+   * current one, and one a cut or stop just closed); a third would still
+   * be drained by whoever waits for it. */
+  if (e->nkick == WC_KICKS)
+    return;
   wc_wlog_sink_ref (s);
-  g_ptr_array_add (e->kicks, s);
+  e->kick[e->nkick++] = s;
 }
 
 void
 wc_unlock (struct wc_engine *e)
 {
-  GPtrArray *g = NULL, *k = e->kicks;
+  struct wc_wlog_sink *kick[WC_KICKS];
+  unsigned nkick = e->nkick;
+  GPtrArray *g = NULL;
 
   if (e->garbage->len > 0) {
     g = e->garbage;
     e->garbage = g_ptr_array_new_with_free_func (g_free);
   }
-  e->kicks = NULL;
+  memcpy (kick, e->kick, nkick * sizeof kick[0]);
+  e->nkick = 0;
   pthread_mutex_unlock (&e->lock);
   if (g)
     g_ptr_array_unref (g);
   /* The log's file I/O, never under the lock. */
-  for (guint i = 0; k && i < k->len; i++) {
-    wc_wlog_drain (k->pdata[i]);
-    wc_wlog_sink_unref (k->pdata[i]);
+  for (unsigned i = 0; i < nkick; i++) {
+    wc_wlog_drain (kick[i]);
+    wc_wlog_sink_unref (kick[i]);
   }
-  if (k)
-    g_ptr_array_free (k, TRUE);
 }
 
 void

@@ -120,13 +120,17 @@ struct wc_engine {
   /* The write log (wlog-sink.h).  log is the current or last one (for
    * status; the engine holds a reference); log_on says it takes entries.
    * log_ss mirrors log_on's sector size (0: off) atomically, so a writer
-   * can prepare its entry before taking the lock.  kicks are logs that got
-   * entries under the lock: wc_unlock drains them after dropping it. */
+   * can prepare its entry before taking the lock.  kick[] are logs that
+   * got entries under the lock (referenced): wc_unlock drains them after
+   * dropping it.  Two are enough: the current log, and one a cut or a
+   * stop just closed. */
   void (*on_log_failed) (void *opaque, const char *msg);
   struct wc_wlog_sink *log;
   bool log_on;
   uint32_t log_ss;              /* atomic */
-  GPtrArray *kicks;             /* of referenced sinks, or NULL */
+#define WC_KICKS 2
+  struct wc_wlog_sink *kick[WC_KICKS];
+  unsigned nkick;
 };
 
 /* A destage writes back the oldest WC_DESTAGE_BATCH blocks, and more while
