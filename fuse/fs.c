@@ -7,8 +7,9 @@
  * ever, even after power-on, as an NBD connection does: a loop device or
  * a mounted filesystem that survived the cut cannot write stale state onto
  * the disk that came back; reopen it after power-on.
- *   write        WC_FUA if the file was opened O_SYNC or O_DSYNC (each
- *                write durable before it returns)
+ *   write        WC_FUA if the write asked for O_SYNC or O_DSYNC, at
+ *                open or per write (pwritev2 RWF_DSYNC, RWF_SYNC): durable
+ *                before it returns
  *   fsync        engine flush (S3); fdatasync and fsync alike
  *   fallocate    PUNCH_HOLE -> trim, ZERO_RANGE -> zero, both cached
  *                writes; plain allocation succeeds and does nothing
@@ -349,9 +350,12 @@ wf_write (const char *path, const char *buf, size_t size, off_t offset,
   size = clamp (size, offset);
   if (size == 0)
     return 0;
-  /* O_SYNC/O_DSYNC: durable before the write returns (S2).  Writes of
-   * mmap'd pages (writepage) come without the opener's intent. */
-  if ((h->flags & O_DSYNC) && !fi->writepage)
+  /* S2: durable before the write returns if this write(2) asked for it.
+   * The kernel sends each write's own flags (the file's, plus O_DSYNC for
+   * RWF_DSYNC and O_SYNC for RWF_SYNC, which include O_DSYNC): QEMU asks
+   * for FUA per write that way.  The open flags alone would miss those.
+   * Writes of mmap'd pages (writepage) come without a writer's intent. */
+  if (((fi->flags | h->flags) & O_DSYNC) && !fi->writepage)
     flags |= WC_FUA;
   rv = disk_submit (h, WC_OP_WRITE, (void *) buf, size, offset, flags);
   return rv < 0 ? rv : (int) size;
