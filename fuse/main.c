@@ -391,6 +391,19 @@ main (int argc, char *argv[])
     usage (stderr);
     die ("expected two operands, MOUNTPOINT and IMAGE (or an NBD URI)");
   }
+  /* A cut, a power-on and a direct write wait, inside their request, for
+   * the kernel to drop pages of disk, which may first need another request
+   * served (the write-back of a dirty mapped page, a read holding a page):
+   * with one thread, that wait would never end (fs.c). */
+  if (fo.singlethread)
+    die ("-s: one thread cannot serve the disk: a cut or power-on (and a "
+         "direct write) waits for the kernel to drop the disk's page cache, "
+         "which may need another request served first; drop -s");
+  if (fo.max_threads != UINT_MAX && fo.max_threads < 2)
+    die ("-o max_threads=%u: at least 2 are needed: a cut or power-on (and "
+         "a direct write) waits for the kernel to drop the disk's page "
+         "cache, which may need another request served first",
+         fo.max_threads);
 
   /* The daemon runs in "/": paths it uses later must be absolute. */
   if (o.pidfile)
@@ -437,19 +450,15 @@ main (int argc, char *argv[])
                g_strerror (errno));
   write_pidfile ();
 
-  if (fo.singlethread)
-    rv = fuse_loop (wf.fuse);
-  else {
-    loop = fuse_loop_cfg_create ();
-    fuse_loop_cfg_set_clone_fd (loop, fo.clone_fd);
-    /* UINT_MAX: not given, keep libfuse's default. */
-    if (fo.max_threads != UINT_MAX)
-      fuse_loop_cfg_set_max_threads (loop, fo.max_threads);
-    if (fo.max_idle_threads != UINT_MAX)
-      fuse_loop_cfg_set_idle_threads (loop, fo.max_idle_threads);
-    rv = fuse_loop_mt (wf.fuse, loop);
-    fuse_loop_cfg_destroy (loop);
-  }
+  loop = fuse_loop_cfg_create ();
+  fuse_loop_cfg_set_clone_fd (loop, fo.clone_fd);
+  /* UINT_MAX: not given, keep libfuse's default. */
+  if (fo.max_threads != UINT_MAX)
+    fuse_loop_cfg_set_max_threads (loop, fo.max_threads);
+  if (fo.max_idle_threads != UINT_MAX)
+    fuse_loop_cfg_set_idle_threads (loop, fo.max_idle_threads);
+  rv = fuse_loop_mt (wf.fuse, loop);
+  fuse_loop_cfg_destroy (loop);
 
   wc_control_free (control);
   fuse_remove_signal_handlers (se);

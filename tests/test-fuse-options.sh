@@ -9,7 +9,7 @@
 # image; an unmount discards dirty data (the image is unchanged) unless
 # --flush-on-unmount, which writes it back; the --control socket is 0600;
 # relative -P, --control, MOUNTPOINT and IMAGE work although the daemon
-# runs in "/".
+# runs in "/"; -s and -o max_threads=1 are refused (a cut would hang).
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 . "$top_srcdir/tests/fuse-functions.sh"
@@ -133,6 +133,11 @@ check "--control-of with a local image fails, naming --control-of" \
   fails_naming --control-of "--control-of=$T/bad.ctl" "$B" "$T/bad.img"
 check "--mode with an NBD URI fails, naming --mode" \
   fails_naming --mode --mode=writeback "$B" "nbd+unix:///?socket=$T/nonexistent.sock"
+# One thread cannot serve a cut: it waits for the kernel to drop pages,
+# which may need another request served (a dirty shared mapping).
+check "-s fails, naming -s" fails_naming "-s" -s "$B" "$T/bad.img"
+check "-o max_threads=1 fails, naming max_threads" \
+  fails_naming max_threads -o max_threads=1 "$B" "$T/bad.img"
 
 # ---- Every documented value is in force ------------------------------------------
 for m in writeback writethrough none directsync unsafe; do
