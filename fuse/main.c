@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +43,10 @@
 #include "wcache-fuse.h"
 
 struct wf wf;
+
+/* The --control socket once bound, until the loop ends: every exit after
+ * the bind removes it (die, and the shutdown at the end of main). */
+static struct wc_control *control;
 
 static struct options {
   char *mountpoint;             /* the first operand */
@@ -136,6 +141,8 @@ die (const char *fmt, ...)
 {
   va_list ap;
 
+  /* A socket nobody serves must not stay behind (nor block a restart). */
+  wc_control_free (control);
   fputs ("wcache-fuse: ", stderr);
   va_start (ap, fmt);
   vfprintf (stderr, fmt, ap);
@@ -367,7 +374,6 @@ main (int argc, char *argv[])
   struct fuse_args args = FUSE_ARGS_INIT (argc, joined);
   struct fuse_cmdline_opts fo;
   struct fuse_loop_config *loop;
-  struct wc_control *control = NULL;
   struct fuse_session *se;
   int rv;
 
@@ -404,6 +410,18 @@ main (int argc, char *argv[])
          "a direct write) waits for the kernel to drop the disk's page "
          "cache, which may need another request served first",
          fo.max_threads);
+
+  /* The mount's root is a directory (disk and the control files): Linux
+   * would mount it on another kind of file all the same, unusable. */
+  {
+    struct stat st;
+
+    if (stat (fo.mountpoint, &st) == -1)
+      die ("MOUNTPOINT %s: %s", fo.mountpoint, g_strerror (errno));
+    if (!S_ISDIR (st.st_mode))
+      die ("MOUNTPOINT %s: not a directory (the mount is a directory "
+           "holding disk and the control files)", fo.mountpoint);
+  }
 
   /* The daemon runs in "/": paths it uses later must be absolute. */
   if (o.pidfile)
@@ -461,6 +479,7 @@ main (int argc, char *argv[])
   fuse_loop_cfg_destroy (loop);
 
   wc_control_free (control);
+  control = NULL;
   fuse_remove_signal_handlers (se);
   fuse_unmount (wf.fuse);
   wf_invalidate_stop ();
