@@ -11,6 +11,11 @@
  * It replies only after the action has fully happened: the engine's calls
  * return after a switch, a flush or a cut is complete.
  *
+ * A handler parses all its words before it touches the engine, and asks
+ * checking() first: wc_control_check runs the table with no engine, so
+ * a request is checked by the very parser that would run it (the FUSE
+ * control files check requests they forward to another process).
+ *
  * Input is untrusted: the line is at most WC_LINE_MAX bytes (the socket
  * server cuts longer ones off), may hold any byte, and every number is
  * parsed whole and range-checked.  No state, no locks here.
@@ -51,6 +56,18 @@ reply_fail (struct reply *r, int err, const char *fmt, ...)
 }
 
 #define reply_error(r, ...) reply_fail ((r), EINVAL, __VA_ARGS__)
+
+/* True when only checking (no engine): the request is well formed, the
+ * reply says "ok", and the handler must stop here. */
+static bool
+checking (struct wc_engine *e, struct reply *r)
+{
+  if (e)
+    return false;
+  g_string_assign (r->s, "ok");
+  r->err = 0;
+  return true;
+}
 
 static void
 reply_ok (struct reply *r, const char *text)
@@ -129,6 +146,8 @@ cmd_mode (struct wc_engine *e, char **argv, int argc, struct reply *r)
                    "directsync or unsafe", argv[0]);
       return;
     }
+    if (checking (e, r))
+      return;
     old = wc_get_mode (e);
     if (wc_set_mode (e, mode) == -1) {
       /* S5: the mode did not change and nothing was lost. */
@@ -138,6 +157,42 @@ cmd_mode (struct wc_engine *e, char **argv, int argc, struct reply *r)
                   g_strerror (err), wc_mode_name (wc_get_mode (e)));
       return;
     }
+  }
+  if (checking (e, r))
+    return;
+  reply_ok (r, "ok");
+  add_mode (r, wc_get_mode (e));
+  add_media (r, e);
+}
+
+/* ---- cache-type [write back|write through] ------------------------------ */
+
+/* sysfs's cache_type: switches WCE alone, keeping the host-flags half of
+ * the mode, read and switched as one step (wc_set_wce). */
+static void
+cmd_cache_type (struct wc_engine *e, char **argv, int argc, struct reply *r)
+{
+  enum wc_mode from, to;
+  bool wce = false;
+
+  if (argc == 1) {
+    if (strcmp (argv[0], "write back") == 0)
+      wce = true;
+    else if (strcmp (argv[0], "write through") != 0) {
+      reply_error (r, "cache-type: '%s' is not 'write back' or 'write "
+                   "through'", argv[0]);
+      return;
+    }
+  }
+  if (checking (e, r))
+    return;
+  if (argc == 1 && wc_set_wce (e, wce, &from, &to) == -1) {
+    int err = errno;
+    reply_fail (r, err, "cache-type: switching %s -> %s: %s; the mode stays "
+                "%s", wc_mode_name (from),
+                wc_mode_name (wc_mode_with_wce (from, wce)),
+                g_strerror (err), wc_mode_name (to));
+    return;
   }
   reply_ok (r, "ok");
   add_mode (r, wc_get_mode (e));
@@ -153,6 +208,8 @@ cmd_flush (struct wc_engine *e, char **argv, int argc, struct reply *r)
     reply_error (r, "flush: takes no arguments");
     return;
   }
+  if (checking (e, r))
+    return;
   /* The operator's flush writes back even in unsafe mode. */
   if (wc_flush (e, WC_FORCE) == -1) {
     int err = errno;
@@ -304,11 +361,16 @@ cmd_power_cut (struct wc_engine *e, char **argv, int argc, struct reply *r)
   int rv;
 
   if (argc == 1 && strcmp (argv[0], "cancel") == 0) {
+    if (checking (e, r))
+      return;
     wc_arm_cut (e, NULL, WC_TRIGGER_NONE, 0);
     reply_ok (r, "ok armed=none");
     return;
   }
   if (!parse_cut_args (argv, argc, &a, r))
+    return;
+  /* The unit against the block size needs the disk. */
+  if (checking (e, r))
     return;
   if (a.cut.policy == WC_CUT_TORN && a.cut.unit > wc_block_size (e)) {
     reply_error (r, "power-cut: unit=%" PRIu32 " is larger than the block "
@@ -358,6 +420,8 @@ cmd_power_on (struct wc_engine *e, char **argv, int argc, struct reply *r)
     reply_error (r, "power-on: takes no arguments");
     return;
   }
+  if (checking (e, r))
+    return;
   wc_power_on (e);
   reply_ok (r, "ok power=on");
 }
@@ -368,12 +432,15 @@ static void
 cmd_status (struct wc_engine *e, char **argv, int argc, struct reply *r)
 {
   struct wc_stats st;
-  uint32_t bs = wc_block_size (e);
+  uint32_t bs;
 
   if (argc > 0) {
     reply_error (r, "status: takes no arguments");
     return;
   }
+  if (checking (e, r))
+    return;
+  bs = wc_block_size (e);
   wc_get_stats (e, &st);
   reply_ok (r, "ok");
   wc_kv_add (r->s, "power", st.powered ? "on" : "off");
@@ -419,6 +486,8 @@ cmd_mark (struct wc_engine *e, char **argv, int argc, struct reply *r)
     reply_error (r, "mark: usage: mark TEXT");
     return;
   }
+  if (checking (e, r))
+    return;
   if (wc_mark (e, argv[0]) == -1) {
     int err = errno;
     reply_fail (r, err, "mark: %s", err == EIO ? "the power is off"
@@ -455,6 +524,9 @@ static const struct command {
 } commands[] = {
   { "mode", ARGS_WORDS, "mode [NAME]",
     "query the cache mode, or switch it (S5)", cmd_mode },
+  { "cache-type", ARGS_REST, "cache-type [write back|write through]",
+    "switch the volatile cache on or off, keeping the host flags (S5)",
+    cmd_cache_type },
   { "flush", ARGS_WORDS, "flush",
     "write back everything now, even in unsafe mode", cmd_flush },
   { "power-cut", ARGS_WORDS,
@@ -540,6 +612,16 @@ run (struct wc_engine *e, const char *line, struct reply *r)
   }
   reply_error (r, "unknown command '%.*s'; try 'help'", (int) MIN (len, 64),
                line);
+}
+
+int
+wc_control_check (const char *line, char **reply)
+{
+  struct reply r = { .s = g_string_new (NULL), .err = 0 };
+
+  run (NULL, line, &r);
+  *reply = g_string_free (r.s, FALSE);
+  return r.err;
 }
 
 int
