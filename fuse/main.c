@@ -56,6 +56,7 @@ static struct options {
   char *block_size;
   char *control;
   char *control_of;
+  char *nbd_timeout;
   char *pidfile;
   int readonly;
   int direct_io;
@@ -72,6 +73,7 @@ static const struct fuse_opt option_spec[] = {
   OPT ("--block-size=%s", block_size, 0),
   OPT ("--control=%s", control, 0),
   OPT ("--control-of=%s", control_of, 0),
+  OPT ("--nbd-timeout=%s", nbd_timeout, 0),
   OPT ("--pidfile=%s", pidfile, 0),
   OPT ("-P %s", pidfile, 0),
   OPT ("-r", readonly, 1),
@@ -125,6 +127,9 @@ usage (FILE *fp)
 "    --control=SOCKET       serve the control protocol on SOCKET\n"
 "    --control-of=SOCKET    NBD backing: forward the control files to\n"
 "                           this control socket\n"
+"    --nbd-timeout=SECONDS  NBD backing: how long a connect, or an open's\n"
+"                           check of the connections, waits for the server\n"
+"                           (default 30)\n"
 "    --direct-io            no kernel page cache over the disk, as if every\n"
 "                           open had O_DIRECT (no shared mmap then)\n"
 "    --flush-on-unmount     write the cache back at unmount (by default\n"
@@ -257,6 +262,8 @@ open_local (void)
   if (o.control_of)
     die ("--control-of is for an NBD backing; with a local image use "
          "--control");
+  if (o.nbd_timeout)
+    die ("--nbd-timeout is for an NBD backing");
 
   wf.backing = wc_backing_open (o.target, cfg.mode, o.readonly, &message);
   if (!wf.backing)
@@ -274,10 +281,14 @@ open_local (void)
   wf.readonly = o.readonly;
 }
 
+#define NBD_TIMEOUT_DEFAULT 30
+#define NBD_TIMEOUT_MAX 3600
+
 static void
 open_nbd (void)
 {
   g_autofree char *message = NULL;
+  uint64_t timeout = NBD_TIMEOUT_DEFAULT;
 
   if (o.mode || o.cache_size || o.block_size)
     die ("--mode, --cache-size and --block-size set the engine of a local "
@@ -285,7 +296,12 @@ open_nbd (void)
   if (o.control)
     die ("--control needs a local image: with an NBD backing, use the "
          "server's control socket (--control-of=SOCKET shows it here)");
-  wf.nbd = wf_nbd_open (o.target, o.readonly, &message);
+  if (o.nbd_timeout &&
+      !g_ascii_string_to_unsigned (o.nbd_timeout, 10, 1, NBD_TIMEOUT_MAX,
+                                   &timeout, NULL))
+    die ("--nbd-timeout=%s: not a whole number of seconds from 1 to %d",
+         o.nbd_timeout, NBD_TIMEOUT_MAX);
+  wf.nbd = wf_nbd_open (o.target, o.readonly, timeout, &message);
   if (!wf.nbd)
     die ("%s", message);
   wf.control_of = o.control_of;
@@ -339,7 +355,7 @@ join_spaced_options (int *argc, char **argv, GPtrArray *owned)
 {
   static const char *const spaced[] = {
     "--mode", "--cache-size", "--block-size", "--control", "--control-of",
-    "--pidfile",
+    "--nbd-timeout", "--pidfile",
   };
   char **out = g_new0 (char *, *argc + 1);
   int n = 0;

@@ -135,6 +135,13 @@ check "--control-of with a local image fails, naming --control-of" \
   fails_naming --control-of "--control-of=$T/bad.ctl" "$B" "$T/bad.img"
 check "--mode with an NBD URI fails, naming --mode" \
   fails_naming --mode --mode=writeback "$B" "nbd+unix:///?socket=$T/nonexistent.sock"
+check "--nbd-timeout with a local image fails, naming --nbd-timeout" \
+  fails_naming --nbd-timeout --nbd-timeout=5 "$B" "$T/bad.img"
+for v in 0 3601 -1 5s ''; do
+  check "--nbd-timeout='$v' fails, naming --nbd-timeout" \
+    fails_naming --nbd-timeout "--nbd-timeout=$v" "$B" \
+      "nbd+unix:///?socket=$T/nonexistent.sock"
+done
 # The mount's root is a directory; Linux would mount it on a file too.
 : > "$T/file.mnt"
 cleanup_fn "_fuse_stop '$T/file.mnt' '$T/bad.pid'"
