@@ -223,6 +223,52 @@ is_uri (const char *s)
   return strstr (s, "://") != NULL;
 }
 
+/* The NBD URI's socket= query parameter (nbd_connect_uri(3)), made
+ * absolute when relative: libnbd reads it at every connect, and reconnects
+ * (nbd.c) happen in the daemon, in "/".  The rest of the URI is kept byte
+ * for byte.  (Its other file parameters, tls-certificates= and
+ * tls-psk-file=, libnbd refuses unless told to allow local files.) */
+static void
+absolute_uri_socket (char **uri)
+{
+  static const char key[] = "socket=";
+  const size_t klen = sizeof key - 1;
+  const char *query = strchr (*uri, '?'), *end, *p;
+  GString *out;
+
+  if (!query)
+    return;
+  end = query + strcspn (query, "#");
+  out = g_string_new_len (*uri, query + 1 - *uri);
+  for (p = query + 1; p < end; ) {
+    size_t len = MIN (strcspn (p, "&"), (size_t) (end - p));
+    g_autofree char *raw = NULL;
+    g_autofree char *path = NULL;
+
+    if (len > klen && strncmp (p, key, klen) == 0) {
+      raw = g_strndup (p + klen, len - klen);
+      path = g_uri_unescape_string (raw, NULL);
+    }
+    if (path && path[0] != '/') {
+      g_autofree char *abs = g_canonicalize_filename (path, NULL);
+      g_autofree char *escaped = g_uri_escape_string (abs, "/", FALSE);
+
+      g_string_append (out, key);
+      g_string_append (out, escaped);
+    }
+    else
+      g_string_append_len (out, p, len);
+    p += len;
+    if (p < end) {                      /* the '&' */
+      g_string_append_c (out, *p);
+      p++;
+    }
+  }
+  g_string_append (out, end);
+  g_free (*uri);
+  *uri = g_string_free (out, FALSE);
+}
+
 static void
 on_cut (void *opaque, const struct wc_cut_report *rep)
 {
@@ -444,7 +490,11 @@ main (int argc, char *argv[])
     absolute (&o.pidfile);
   if (o.control)
     absolute (&o.control);
-  if (!is_uri (o.target))
+  if (o.control_of)
+    absolute (&o.control_of);   /* each control file access connects */
+  if (is_uri (o.target))
+    absolute_uri_socket (&o.target);
+  else
     absolute (&o.target);       /* for messages: the reopen uses the fd */
   if (is_uri (o.target))
     open_nbd ();

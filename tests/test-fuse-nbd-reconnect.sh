@@ -11,7 +11,10 @@
 #   - concurrent opens after a cut reconnect once (one new set of
 #     connections), and every one of them works;
 #   - a wedged server (SIGSTOP) cannot hang an open (--nbd-timeout), nor
-#     the start of wcache-fuse.
+#     the start of wcache-fuse;
+#   - relative paths: the URI's socket= and --control-of, given relative
+#     to the directory wcache-fuse was started in, still work in the
+#     daemon (which runs in "/"): control files and reconnects.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh" ||
   { echo "Bail out! cannot read tests/functions.sh"; exit 1; }
@@ -145,6 +148,24 @@ check "once the server answers again, a fresh open reads" \
   test "$(io "$W" read 0)" = ok
 stop_fuse w
 
+# ---- Relative paths ------------------------------------------------------
+mkdir -p "$T/rel/mnt"
+ln -s "$(sock_of s)" "$T/rel/s.sock"
+ln -s "$(ctl_of s)" "$T/rel/s.ctl"
+cleanup_fn "_fuse_stop '$T/rel/mnt' '$T/rel/rel.pid'"
+(cd "$T/rel" &&
+ "$WCACHE_FUSE" -P rel.pid --control-of=s.ctl mnt 'nbd+unix:///?socket=s.sock' \
+   2>"$T/rel.err") || bail "wcache-fuse with relative paths did not start: $(cat "$T/rel.err")"
+_fuse_wait_pid "$T/rel/rel.pid" || bail "relative: no pid file"
+R=$T/rel/mnt
+check "relative --control-of: the daemon (in /) reads the control files" \
+  test "$(cat "$R/power" 2>&1)" = on
+check "relative --control-of: and writes them (echo cut > power)" \
+  eval 'echo cut > "$R/power" && test "$(ctl s --get power status)" = off'
+ctl s power-cut >/dev/null   # (if the cut above did not happen)
+ctl s power-on >/dev/null || bail "power-on failed"
+check "relative socket=: the reconnect after the cut works (a fresh open reads)" \
+  test "$(io "$R/disk" read 0)" = ok
 check "no watchdog fired" fuse_watchdog_quiet
 
 done_testing
