@@ -406,8 +406,8 @@ wf_nbd_open_file (struct wf_nbd *n)
   g_autofree char *message = NULL;
   struct nbd_handle *fresh = NULL;
   struct set *cur, *s;
-  int64_t deadline = deadline_of (n);
   uint64_t arrival = atomic_load (&n->round_started), round, gen;
+  int64_t deadline;
   bool fresh_ok;
 
   pthread_mutex_lock (&n->open_lock);
@@ -416,6 +416,7 @@ wf_nbd_open_file (struct wf_nbd *n)
   if (n->round_done > arrival)
     goto out;
   round = atomic_fetch_add (&n->round_started, 1) + 1;
+  deadline = deadline_of (n);
   cur = n->cur;
   if (n->size == 0 || probe_set (n, cur, deadline) == 0) {
     atomic_store (&cur->verified, true);
