@@ -26,10 +26,10 @@
  *
  * Locking.  b->lock, a writer-preferring rwlock, protects fd, fd_any,
  * flags and error; sync_err is set under it held exclusive and taken
- * atomically under it held shared.  Every op holds it shared for the whole I/O; a reopen
- * holds it exclusive, which is the quiesce: it waits for I/O in flight and
- * holds new I/O until the swap is done (writer preference keeps a stream
- * of I/O from starving it).  The engine never calls ops with its own lock
+ * atomically under it held shared.  Every op holds it shared for the
+ * whole I/O; a reopen holds it exclusive, which is the quiesce: it waits
+ * for I/O in flight and holds new I/O until the swap is done (writer
+ * preference keeps a stream of I/O from starving it).  The engine never calls ops with its own lock
  * held except for a cut's survivors, and a reopen never calls the engine,
  * so there is no cycle (lock order in engine.c).
  */

@@ -8,7 +8,7 @@
  * Calling sequence
  *   wc_engine_new()            once; the engine owns nothing of the caller's
  *   wc_read/write/zero/trim/flush()   from any number of threads at once
- *   wc_set_mode(), wc_power_cut(), wc_arm_cut(), wc_power_on(),
+ *   wc_set_mode(), wc_set_wce(), wc_power_cut(), wc_arm_cut(), wc_power_on(),
  *   wc_get_stats(), wc_oracle_verify()  from any thread, at any time
  *   wc_engine_free()           once, when no other call is running
  *
