@@ -27,10 +27,10 @@
  *
  * Page cache invalidation (S1, S8).  The kernel keeps pages of "disk"
  * that a direct write or a cut make stale, so we drop them ourselves:
- *   - after a direct write, before it returns: Linux before 6.6 (Debian
- *     12's 6.1) never drops the pages a FUSE direct write overwrote, and
- *     later kernels drop them only before the write until a later fix, so
- *     a buffered reader could read the old data;
+ *   - after a direct write, before it returns: older kernels (Debian 12's
+ *     6.1 among them) do not drop the pages a FUSE direct write replaced
+ *     (a 2024 change made them), so a buffered reader could read the old
+ *     data;
  *   - after a cut and at power-on, before the cut or power-on returns, so
  *     no reader sees data the cut took away.
  * The high-level libfuse API can only name the file, so the whole file's

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # S1 across the page cache: a buffered reader of MOUNTPOINT/disk reads
-# what an O_DIRECT writer wrote.  Linux before 6.6 (Debian 12's 6.1) keeps
-# the pages a FUSE direct write overwrote, so wcache-fuse drops the page
-# cache of disk itself after each direct write, before the write returns.
+# what an O_DIRECT writer wrote.  Older kernels (Debian 12's 6.1) keep the
+# pages a FUSE direct write replaced, so wcache-fuse drops the page cache
+# of disk itself after each direct write, before the write returns.
 # Newer kernels drop the written range themselves, so on them the reader
 # alone cannot tell; the proof that wcache-fuse dropped it is in the page
 # cache (fincore): after a 4K direct write, no page of the 1M disk is
