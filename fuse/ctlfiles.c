@@ -2,8 +2,9 @@
  * (DESIGN.md section 4), the way /sys/block/DEV/queue and cache_type show
  * a disk's.
  *
- *   cache_type  "write back" / "write through"; writing one switches WCE
- *               (S5) and keeps the host-flags half of the mode:
+ *   cache_type  "write back" / "write through"; writing one runs
+ *               cache-type, which switches WCE (S5) and keeps the
+ *               host-flags half of the mode as one engine step:
  *               writeback <-> writethrough, none <-> directsync, and
  *               unsafe -> writethrough
  *   mode        the QEMU mode name; writing one switches to it
@@ -19,7 +20,9 @@
  * that is not a valid value (nothing changes); the protocol's errno for
  * a command the disk could not carry out (EIO: the media failed, or the
  * power is off).  A remote server's error replies carry no errno, so they
- * read as EIO, except that values are checked here first.
+ * read as EIO; so a request is first checked here by the protocol's own
+ * parser (wc_control_check), and one that is wrong in itself fails with
+ * EINVAL without being sent.
  *
  * No state and no locks here.
  */
@@ -52,7 +55,10 @@ request (const char *line, GPtrArray **pairs)
 
   if (wf.e)
     err = wc_control_run (wf.e, line, &reply);
+  else if ((err = wc_control_check (line, &reply)) != 0)
+    return -err;                /* wrong in itself: not worth sending */
   else {
+    g_clear_pointer (&reply, g_free);
     err = wf_remote_request (wf.control_of, line, &reply) == -1 ? errno : 0;
     if (err) {
       g_warning ("%s: %s", wf.control_of, reply);
@@ -139,39 +145,11 @@ run_mode (enum wc_mode mode)
 static int
 store_cache_type (const char *v)
 {
+  g_autofree char *line = g_strconcat ("cache-type ", v, NULL);
   g_autoptr (GPtrArray) pairs = NULL;
-  enum wc_mode cur, next;
-  bool wce;
-  const char *name;
-  int rv;
 
-  if (strcmp (v, "write back") == 0)
-    wce = true;
-  else if (strcmp (v, "write through") == 0)
-    wce = false;
-  else
-    return -EINVAL;
-  rv = request ("mode", &pairs);
-  if (rv < 0)
-    return rv;
-  name = wc_kv_get (pairs, "mode");
-  if (!name || wc_mode_parse (name, &cur) == -1)
-    return -EIO;
-  next = cur;
-  switch (cur) {
-  case WC_MODE_WRITEBACK:
-  case WC_MODE_WRITETHROUGH:
-    next = wce ? WC_MODE_WRITEBACK : WC_MODE_WRITETHROUGH;
-    break;
-  case WC_MODE_NONE:
-  case WC_MODE_DIRECTSYNC:
-    next = wce ? WC_MODE_NONE : WC_MODE_DIRECTSYNC;
-    break;
-  case WC_MODE_UNSAFE:
-    next = wce ? WC_MODE_UNSAFE : WC_MODE_WRITETHROUGH;
-    break;
-  }
-  return run_mode (next);
+  /* The value is checked by the protocol's parser (cache-type). */
+  return request (line, &pairs);
 }
 
 static int

@@ -7,8 +7,9 @@
  * ever, even after power-on, as an NBD connection does: a loop device or
  * a mounted filesystem that survived the cut cannot write stale state onto
  * the disk that came back; reopen it after power-on.
- *   write        WC_FUA if the file was opened O_SYNC or O_DSYNC (each
- *                write durable before it returns)
+ *   write        WC_FUA if the write asked for O_SYNC or O_DSYNC, at
+ *                open or per write (pwritev2 RWF_DSYNC, RWF_SYNC): durable
+ *                before it returns
  *   fsync        engine flush (S3); fdatasync and fsync alike
  *   fallocate    PUNCH_HOLE -> trim, ZERO_RANGE -> zero, both cached
  *                writes; plain allocation succeeds and does nothing
@@ -22,14 +23,34 @@
  * own, so there the FUA write is followed by a full flush; O_DIRECT|O_DSYNC
  * writes are FUA alone.  Reads the page cache can serve never reach us, so
  * a file opened before a cut can still read pages cached after power-on
- * (the media's data); its writes and flushes fail.  After a cut and at
- * power-on the page cache of
- * "disk" is invalidated so that no reader sees data the cut took away,
- * before the cut or power-on returns.  The invalidation runs on a thread
- * of its own, because libfuse forbids it inside a request on the same
- * file: a cut fired by a trigger inside a disk request cannot wait for it,
- * so for a few milliseconds after such a cut a buffered read may still
- * be served from the page cache (-o direct_io has no page cache at all).
+ * (the media's data); its writes and flushes fail.
+ *
+ * Page cache invalidation (S1, S8).  The kernel keeps pages of "disk"
+ * that a direct write or a cut make stale, so we drop them ourselves:
+ *   - after a direct write, before it returns: older kernels (Debian 12's
+ *     6.1 among them) do not drop the pages a FUSE direct write replaced
+ *     (a 2024 change made them), so a buffered reader could read the old
+ *     data;
+ *   - after a cut and at power-on, before the cut or power-on returns, so
+ *     no reader sees data the cut took away.
+ * The high-level libfuse API can only name the file, so the whole file's
+ * pages are dropped (fuse_invalidate_path), which is cheap when none are
+ * cached.  With --direct-io no open uses the page cache (only private
+ * mappings do, which POSIX lets see old data), so direct writes drop
+ * nothing there.
+ * The kernel drops pages by locking each one and waiting for write-back,
+ * so it waits for any request that holds a page of "disk" locked until we
+ * reply: a buffered read (readahead, a page fault), a buffered write, the
+ * write-back of a dirty mapped page (including the one dropping a dirty
+ * page starts).  libfuse forbids invalidating "inside a related request"
+ * for that reason, but only those requests hold pages: a direct read or
+ * write, fsync and fallocate hold none (the kernel wrote back and waited
+ * before sending them), so they can wait for an invalidation, provided
+ * another FUSE thread serves the requests it waits for (hence no -s, and
+ * at least 2 threads; main.c).  A buffered write cannot: a cut fired by
+ * a trigger inside one hands the invalidation to a thread of its own and
+ * returns, so for a few milliseconds after such a cut a buffered read may
+ * still be served from the page cache.
  *
  * With an NBD backing (wf.nbd) the same calls go to the server through
  * libnbd instead, with no cache of ours; the server fails connections
@@ -69,6 +90,7 @@ enum kind { KIND_DISK, KIND_CTL };
 struct handle {
   enum kind kind;
   int flags;                    /* open(2) flags */
+  bool direct;                  /* disk: opened direct_io (no page cache) */
   uint64_t epoch;               /* disk: wc_epoch at open, or the NBD
                                  * connections' generation (nbd.c) */
   int ctl;                      /* control file index */
@@ -213,6 +235,7 @@ wf_open (const char *path, struct fuse_file_info *fi)
     h->kind = KIND_DISK;
     h->epoch = wf.e ? wc_epoch (wf.e) : wf_nbd_open_file (wf.nbd);
     fi->direct_io = wf.direct_io || (fi->flags & O_DIRECT) != 0;
+    h->direct = fi->direct_io;
     /* Only this process changes a local disk, and it invalidates the page
      * cache itself; an NBD server may have other writers. */
     fi->keep_cache = wf.e != NULL;
@@ -245,10 +268,11 @@ wf_release (const char *path, struct fuse_file_info *fi)
 
 /* ---- The disk ----------------------------------------------------------- */
 
-/* Set while this thread serves a request on the disk: a cut it fires (a
- * trigger) must not wait for the page cache invalidation, which waits for
- * this request's pages. */
-static __thread bool in_disk_request;
+/* Set while this thread serves a disk request whose pages the kernel
+ * holds locked until we reply (a buffered write, the write-back of a
+ * mapped page): a cut it fires (a trigger) must not wait for the page
+ * cache invalidation, which would wait for those pages. */
+static __thread bool pages_held;
 
 static int
 disk_submit (struct handle *h, enum wc_op op, void *buf, uint32_t count,
@@ -260,7 +284,6 @@ disk_submit (struct handle *h, enum wc_op op, void *buf, uint32_t count,
   };
   int rv;
 
-  in_disk_request = true;
   if (wf.e)
     rv = wc_submit (wf.e, &req);
   else {
@@ -284,8 +307,16 @@ disk_submit (struct handle *h, enum wc_op op, void *buf, uint32_t count,
   }
   if (rv == -1)
     rv = -errno;
-  in_disk_request = false;
   return rv;
+}
+
+/* Drops the page cache of "disk" from this thread, before it returns.
+ * Only from a request that holds no page of "disk" (see the top). */
+static void
+invalidate_now_here (void)
+{
+  /* -ENOENT if the kernel holds no inode of "disk": nothing cached. */
+  (void) fuse_invalidate_path (wf.fuse, DISK);
 }
 
 /* The part of [offset, offset + size) inside the disk: a read or write
@@ -336,6 +367,7 @@ wf_write (const char *path, const char *buf, size_t size, off_t offset,
 {
   struct handle *h = handle_of (fi);
   unsigned flags = 0;
+  bool direct;
   int rv;
 
   (void) path;
@@ -349,12 +381,25 @@ wf_write (const char *path, const char *buf, size_t size, off_t offset,
   size = clamp (size, offset);
   if (size == 0)
     return 0;
-  /* O_SYNC/O_DSYNC: durable before the write returns (S2).  Writes of
-   * mmap'd pages (writepage) come without the opener's intent. */
-  if ((h->flags & O_DSYNC) && !fi->writepage)
+  /* S2: durable before the write returns if this write(2) asked for it.
+   * The kernel sends each write's own flags (the file's, plus O_DSYNC for
+   * RWF_DSYNC and O_SYNC for RWF_SYNC, which include O_DSYNC): QEMU asks
+   * for FUA per write that way.  The open flags alone would miss those.
+   * Writes of mmap'd pages (writepage) come without a writer's intent. */
+  if (((fi->flags | h->flags) & O_DSYNC) && !fi->writepage)
     flags |= WC_FUA;
+  /* Direct: a direct_io handle, or O_DIRECT set later with fcntl (then
+   * the kernel drops the pages itself, and so do we). */
+  direct = (h->direct || (fi->flags & O_DIRECT)) && !fi->writepage;
+  pages_held = !direct;
   rv = disk_submit (h, WC_OP_WRITE, (void *) buf, size, offset, flags);
-  return rv < 0 ? rv : (int) size;
+  pages_held = false;
+  if (rv < 0)
+    return rv;
+  /* S1: no buffered reader may read what this write replaced. */
+  if (direct && !wf.direct_io)
+    invalidate_now_here ();
+  return size;
 }
 
 static int
@@ -517,7 +562,7 @@ inval_request_locked (void)
 void
 wf_invalidate_after_cut (void)
 {
-  if (in_disk_request)
+  if (pages_held)
     wf_invalidate_async ();
   else
     wf_invalidate_now ();

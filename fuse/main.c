@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +44,10 @@
 
 struct wf wf;
 
+/* The --control socket once bound, until the loop ends: every exit after
+ * the bind removes it (die, and the shutdown at the end of main). */
+static struct wc_control *control;
+
 static struct options {
   char *mountpoint;             /* the first operand */
   char *target;                 /* the second: IMAGE or URI */
@@ -51,6 +56,7 @@ static struct options {
   char *block_size;
   char *control;
   char *control_of;
+  char *nbd_timeout;
   char *pidfile;
   int readonly;
   int direct_io;
@@ -67,6 +73,7 @@ static const struct fuse_opt option_spec[] = {
   OPT ("--block-size=%s", block_size, 0),
   OPT ("--control=%s", control, 0),
   OPT ("--control-of=%s", control_of, 0),
+  OPT ("--nbd-timeout=%s", nbd_timeout, 0),
   OPT ("--pidfile=%s", pidfile, 0),
   OPT ("-P %s", pidfile, 0),
   OPT ("-r", readonly, 1),
@@ -120,6 +127,9 @@ usage (FILE *fp)
 "    --control=SOCKET       serve the control protocol on SOCKET\n"
 "    --control-of=SOCKET    NBD backing: forward the control files to\n"
 "                           this control socket\n"
+"    --nbd-timeout=SECONDS  NBD backing: how long a connect, or an open's\n"
+"                           check of the connections, waits for the server\n"
+"                           (default 30)\n"
 "    --direct-io            no kernel page cache over the disk, as if every\n"
 "                           open had O_DIRECT (no shared mmap then)\n"
 "    --flush-on-unmount     write the cache back at unmount (by default\n"
@@ -136,6 +146,8 @@ die (const char *fmt, ...)
 {
   va_list ap;
 
+  /* A socket nobody serves must not stay behind (nor block a restart). */
+  wc_control_free (control);
   fputs ("wcache-fuse: ", stderr);
   va_start (ap, fmt);
   vfprintf (stderr, fmt, ap);
@@ -211,6 +223,52 @@ is_uri (const char *s)
   return strstr (s, "://") != NULL;
 }
 
+/* The NBD URI's socket= query parameter (nbd_connect_uri(3)), made
+ * absolute when relative: libnbd reads it at every connect, and reconnects
+ * (nbd.c) happen in the daemon, in "/".  The rest of the URI is kept byte
+ * for byte.  (Its other file parameters, tls-certificates= and
+ * tls-psk-file=, libnbd refuses unless told to allow local files.) */
+static void
+absolute_uri_socket (char **uri)
+{
+  static const char key[] = "socket=";
+  const size_t klen = sizeof key - 1;
+  const char *query = strchr (*uri, '?'), *end, *p;
+  GString *out;
+
+  if (!query)
+    return;
+  end = query + strcspn (query, "#");
+  out = g_string_new_len (*uri, query + 1 - *uri);
+  for (p = query + 1; p < end; ) {
+    size_t len = MIN (strcspn (p, "&"), (size_t) (end - p));
+    g_autofree char *raw = NULL;
+    g_autofree char *path = NULL;
+
+    if (len > klen && strncmp (p, key, klen) == 0) {
+      raw = g_strndup (p + klen, len - klen);
+      path = g_uri_unescape_string (raw, NULL);
+    }
+    if (path && path[0] != '/') {
+      g_autofree char *abs = g_canonicalize_filename (path, NULL);
+      g_autofree char *escaped = g_uri_escape_string (abs, "/", FALSE);
+
+      g_string_append (out, key);
+      g_string_append (out, escaped);
+    }
+    else
+      g_string_append_len (out, p, len);
+    p += len;
+    if (p < end) {                      /* the '&' */
+      g_string_append_c (out, *p);
+      p++;
+    }
+  }
+  g_string_append (out, end);
+  g_free (*uri);
+  *uri = g_string_free (out, FALSE);
+}
+
 static void
 on_cut (void *opaque, const struct wc_cut_report *rep)
 {
@@ -250,6 +308,8 @@ open_local (void)
   if (o.control_of)
     die ("--control-of is for an NBD backing; with a local image use "
          "--control");
+  if (o.nbd_timeout)
+    die ("--nbd-timeout is for an NBD backing");
 
   wf.backing = wc_backing_open (o.target, cfg.mode, o.readonly, &message);
   if (!wf.backing)
@@ -267,10 +327,14 @@ open_local (void)
   wf.readonly = o.readonly;
 }
 
+#define NBD_TIMEOUT_DEFAULT 30
+#define NBD_TIMEOUT_MAX 3600
+
 static void
 open_nbd (void)
 {
   g_autofree char *message = NULL;
+  uint64_t timeout = NBD_TIMEOUT_DEFAULT;
 
   if (o.mode || o.cache_size || o.block_size)
     die ("--mode, --cache-size and --block-size set the engine of a local "
@@ -278,7 +342,12 @@ open_nbd (void)
   if (o.control)
     die ("--control needs a local image: with an NBD backing, use the "
          "server's control socket (--control-of=SOCKET shows it here)");
-  wf.nbd = wf_nbd_open (o.target, o.readonly, &message);
+  if (o.nbd_timeout &&
+      !g_ascii_string_to_unsigned (o.nbd_timeout, 10, 1, NBD_TIMEOUT_MAX,
+                                   &timeout, NULL))
+    die ("--nbd-timeout=%s: not a whole number of seconds from 1 to %d",
+         o.nbd_timeout, NBD_TIMEOUT_MAX);
+  wf.nbd = wf_nbd_open (o.target, o.readonly, timeout, &message);
   if (!wf.nbd)
     die ("%s", message);
   wf.control_of = o.control_of;
@@ -332,7 +401,7 @@ join_spaced_options (int *argc, char **argv, GPtrArray *owned)
 {
   static const char *const spaced[] = {
     "--mode", "--cache-size", "--block-size", "--control", "--control-of",
-    "--pidfile",
+    "--nbd-timeout", "--pidfile",
   };
   char **out = g_new0 (char *, *argc + 1);
   int n = 0;
@@ -367,7 +436,6 @@ main (int argc, char *argv[])
   struct fuse_args args = FUSE_ARGS_INIT (argc, joined);
   struct fuse_cmdline_opts fo;
   struct fuse_loop_config *loop;
-  struct wc_control *control = NULL;
   struct fuse_session *se;
   int rv;
 
@@ -391,13 +459,42 @@ main (int argc, char *argv[])
     usage (stderr);
     die ("expected two operands, MOUNTPOINT and IMAGE (or an NBD URI)");
   }
+  /* A cut, a power-on and a direct write wait, inside their request, for
+   * the kernel to drop pages of disk, which may first need another request
+   * served (the write-back of a dirty mapped page, a read holding a page):
+   * with one thread, that wait would never end (fs.c). */
+  if (fo.singlethread)
+    die ("-s: one thread cannot serve the disk: a cut or power-on (and a "
+         "direct write) waits for the kernel to drop the disk's page cache, "
+         "which may need another request served first; drop -s");
+  if (fo.max_threads != UINT_MAX && fo.max_threads < 2)
+    die ("-o max_threads=%u: at least 2 are needed: a cut or power-on (and "
+         "a direct write) waits for the kernel to drop the disk's page "
+         "cache, which may need another request served first",
+         fo.max_threads);
+
+  /* The mount's root is a directory (disk and the control files): Linux
+   * would mount it on another kind of file all the same, unusable. */
+  {
+    struct stat st;
+
+    if (stat (fo.mountpoint, &st) == -1)
+      die ("MOUNTPOINT %s: %s", fo.mountpoint, g_strerror (errno));
+    if (!S_ISDIR (st.st_mode))
+      die ("MOUNTPOINT %s: not a directory (the mount is a directory "
+           "holding disk and the control files)", fo.mountpoint);
+  }
 
   /* The daemon runs in "/": paths it uses later must be absolute. */
   if (o.pidfile)
     absolute (&o.pidfile);
   if (o.control)
     absolute (&o.control);
-  if (!is_uri (o.target))
+  if (o.control_of)
+    absolute (&o.control_of);   /* each control file access connects */
+  if (is_uri (o.target))
+    absolute_uri_socket (&o.target);
+  else
     absolute (&o.target);       /* for messages: the reopen uses the fd */
   if (is_uri (o.target))
     open_nbd ();
@@ -437,21 +534,18 @@ main (int argc, char *argv[])
                g_strerror (errno));
   write_pidfile ();
 
-  if (fo.singlethread)
-    rv = fuse_loop (wf.fuse);
-  else {
-    loop = fuse_loop_cfg_create ();
-    fuse_loop_cfg_set_clone_fd (loop, fo.clone_fd);
-    /* UINT_MAX: not given, keep libfuse's default. */
-    if (fo.max_threads != UINT_MAX)
-      fuse_loop_cfg_set_max_threads (loop, fo.max_threads);
-    if (fo.max_idle_threads != UINT_MAX)
-      fuse_loop_cfg_set_idle_threads (loop, fo.max_idle_threads);
-    rv = fuse_loop_mt (wf.fuse, loop);
-    fuse_loop_cfg_destroy (loop);
-  }
+  loop = fuse_loop_cfg_create ();
+  fuse_loop_cfg_set_clone_fd (loop, fo.clone_fd);
+  /* UINT_MAX: not given, keep libfuse's default. */
+  if (fo.max_threads != UINT_MAX)
+    fuse_loop_cfg_set_max_threads (loop, fo.max_threads);
+  if (fo.max_idle_threads != UINT_MAX)
+    fuse_loop_cfg_set_idle_threads (loop, fo.max_idle_threads);
+  rv = fuse_loop_mt (wf.fuse, loop);
+  fuse_loop_cfg_destroy (loop);
 
   wc_control_free (control);
+  control = NULL;
   fuse_remove_signal_handlers (se);
   fuse_unmount (wf.fuse);
   wf_invalidate_stop ();

@@ -72,8 +72,11 @@ int wf_ctl_show (int i, GString *out);
 int wf_ctl_store (int i, const char *buf, size_t len);
 
 /* nbd.c.  Requests carry the generation wf_nbd_open_file returned when
- * their file was opened; after a reconnect, older files get EIO. */
-struct wf_nbd *wf_nbd_open (const char *uri, bool readonly, char **message);
+ * their file was opened; after a reconnect, older files get EIO.
+ * timeout_s bounds each connect and each open's check of the
+ * connections. */
+struct wf_nbd *wf_nbd_open (const char *uri, bool readonly,
+                            unsigned timeout_s, char **message);
 void wf_nbd_close (struct wf_nbd *n);
 uint64_t wf_nbd_size (struct wf_nbd *n);
 bool wf_nbd_readonly (struct wf_nbd *n);

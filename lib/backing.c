@@ -15,11 +15,21 @@
  * and fdatasync for FUA.
  * Flush is fdatasync, which covers the inode whichever descriptor wrote.
  *
+ * Write-back errors (S3).  Linux reports a failed write-back of the host's
+ * page cache once per open file description, to the first fdatasync (or
+ * O_DSYNC/RWF_DSYNC write) after it, and then forgets it (errseq).  The
+ * reopen's fdatasync of the old descriptor can be that first call: if it
+ * fails, the data is lost on the host and no later fdatasync of that
+ * descriptor will say so.  So its errno is kept in b->sync_err and the next
+ * sync of ours (a flush, a FUA write or zero) fails with it, once, as the
+ * kernel would have failed it; the reopen's message stays in host_error.
+ *
  * Locking.  b->lock, a writer-preferring rwlock, protects fd, fd_any,
- * flags and error.  Every op holds it shared for the whole I/O; a reopen
- * holds it exclusive, which is the quiesce: it waits for I/O in flight and
- * holds new I/O until the swap is done (writer preference keeps a stream
- * of I/O from starving it).  The engine never calls ops with its own lock
+ * flags and error; sync_err is set under it held exclusive and taken
+ * atomically under it held shared.  Every op holds it shared for the
+ * whole I/O; a reopen holds it exclusive, which is the quiesce: it waits
+ * for I/O in flight and holds new I/O until the swap is done (writer
+ * preference keeps a stream of I/O from starving it).  The engine never calls ops with its own lock
  * held except for a cut's survivors, and a reopen never calls the engine,
  * so there is no cycle (lock order in engine.c).
  */
@@ -51,6 +61,9 @@ struct wc_backing {
   int flags;                    /* host flags in force */
   char *error;                  /* why the last reopen kept the old
                                  * descriptor; NULL after a success */
+  int sync_err;                 /* errno of a write-back error that the
+                                 * reopen's fdatasync consumed and no sync
+                                 * has reported yet; 0 if none (atomic) */
 };
 
 /* Host flags we manage; anything else in a mode's flags is a bug. */
@@ -186,6 +199,24 @@ wc_backing_size (struct wc_backing *b)
 
 /* ---- I/O (b->lock held shared) ------------------------------------------ */
 
+/* The end of every sync of ours (rv: its result): a write-back error kept
+ * by a reopen fails the first one that would succeed.  (One that fails
+ * anyway leaves it for the next: a second report is harmless, none would
+ * not be.) */
+static int
+sync_result (struct wc_backing *b, int rv)
+{
+  int kept;
+
+  if (rv == -1 || __atomic_load_n (&b->sync_err, __ATOMIC_ACQUIRE) == 0)
+    return rv;
+  kept = __atomic_exchange_n (&b->sync_err, 0, __ATOMIC_ACQ_REL);
+  if (kept == 0)
+    return 0;                   /* another sync reported it meanwhile */
+  errno = kept;
+  return -1;
+}
+
 static bool
 aligned (const struct wc_backing *b, const void *buf, uint32_t count,
          uint64_t offset)
@@ -297,34 +328,36 @@ pwritev_full (int fd, struct iovec *iov, int iovcnt, uint64_t offset,
 
 /* Writes iov on fd in slices of IOV_MAX entries, durable if fua: O_DSYNC
  * descriptors need nothing more; others ask for RWF_DSYNC, or write
- * plainly and fdatasync when that is refused. */
+ * plainly and fdatasync when that is refused.  A FUA write is a sync
+ * (sync_result). */
 static int
 writev_durable (struct wc_backing *b, int fd, const struct iovec *iov,
                 int iovcnt, uint64_t offset, bool fua)
 {
   g_autofree struct iovec *v = g_memdup2 (iov, iovcnt * sizeof *iov);
   bool dsync = fua && (b->flags & O_DSYNC) == 0, sync_after = false;
+  int rv = 0;
 
-  for (int done = 0; done < iovcnt; ) {
+  for (int done = 0; done < iovcnt && rv == 0; ) {
     int n = MIN (iovcnt - done, IOV_MAX);
     uint64_t len = 0;
 
     for (int i = done; i < done + n; i++)
       len += iov[i].iov_len;
-    if (pwritev_full (fd, v + done, n, offset, dsync) == -1) {
-      if (!dsync || errno != EOPNOTSUPP)
-        return -1;
+    rv = pwritev_full (fd, v + done, n, offset, dsync);
+    if (rv == -1 && dsync && errno == EOPNOTSUPP) {
       /* RWF_DSYNC refused: this slice again plainly (the same bytes). */
       memcpy (v + done, iov + done, n * sizeof *iov);
       dsync = false;
       sync_after = true;
-      if (pwritev_full (fd, v + done, n, offset, false) == -1)
-        return -1;
+      rv = pwritev_full (fd, v + done, n, offset, false);
     }
     offset += len;
     done += n;
   }
-  return sync_after ? fdatasync (fd) : 0;
+  if (rv == 0 && sync_after)
+    rv = fdatasync (fd);
+  return fua ? sync_result (b, rv) : rv;
 }
 
 static bool
@@ -420,8 +453,8 @@ backing_zero (void *opaque, uint32_t count, uint64_t offset, bool fua)
   if (rv == -1 && (errno == EOPNOTSUPP || errno == ENOSYS))
     rv = write_zeroes (b, count, offset);
   /* fallocate does not honour O_DSYNC; FUA needs the sync either way. */
-  if (rv == 0 && fua)
-    rv = fdatasync (b->fd);
+  if (fua)
+    rv = sync_result (b, rv == 0 ? fdatasync (b->fd) : rv);
   err = errno;
   pthread_rwlock_unlock (&b->lock);
   errno = err;
@@ -435,7 +468,7 @@ backing_flush (void *opaque)
   int rv, err;
 
   pthread_rwlock_rdlock (&b->lock);
-  rv = fdatasync (b->fd);
+  rv = sync_result (b, fdatasync (b->fd));
   err = errno;
   pthread_rwlock_unlock (&b->lock);
   errno = err;
@@ -465,9 +498,12 @@ wc_backing_set_mode (struct wc_backing *b, enum wc_mode mode)
     pthread_rwlock_unlock (&b->lock);
     return 0;
   }
-  /* What the old descriptor wrote must not depend on the new one. */
+  /* What the old descriptor wrote must not depend on the new one.  A
+   * failure here may be the only report of a lost host write-back: the
+   * next sync must fail with it (S3). */
   if (fdatasync (b->fd) == -1) {
     err = errno;
+    b->sync_err = err;
     set_error_locked (b, g_strdup_printf ("reopen %s with %s: fdatasync: %s; "
                                           "keeping %s", b->path,
                                           wc_backing_flags_name (want),

@@ -54,7 +54,10 @@ uint64_t wc_backing_size (struct wc_backing *b);
 /* Safe reopen with the host flags of mode (also ops->set_mode).  Returns
  * 0 when those flags are in force (at once if they already were), or -1
  * with errno when the old descriptor was kept; the message stays
- * available through wc_backing_describe until a later reopen succeeds. */
+ * available through wc_backing_describe until a later reopen succeeds.
+ * If the fdatasync of the old descriptor failed (a host write-back error,
+ * which Linux reports only once), the next flush, FUA write or FUA zero
+ * that would succeed fails with that errno instead, once (S3). */
 int wc_backing_set_mode (struct wc_backing *b, enum wc_mode mode);
 
 /* The host flags in force (O_DSYNC, O_DIRECT) and their descriptor. */

@@ -884,18 +884,14 @@ wc_get_mode (struct wc_engine *e)
   return mode;
 }
 
-int
-wc_set_mode (struct wc_engine *e, enum wc_mode mode)
+/* wc_set_mode with e->switch_lock held (not e->lock). */
+static int
+set_mode_switch_locked (struct wc_engine *e, enum wc_mode mode)
 {
   struct wc_wlog_sink *ls = NULL;
   struct wc_wlog_rec *lf = NULL;
   int rv = 0, err;
 
-  if (!wc_mode_name (mode)) {
-    errno = EINVAL;
-    return -1;
-  }
-  pthread_mutex_lock (&e->switch_lock);
   pthread_mutex_lock (&e->lock);
   while (e->switching)
     pthread_cond_wait (&e->cond, &e->lock);
@@ -940,6 +936,44 @@ wc_set_mode (struct wc_engine *e, enum wc_mode mode)
    * media's flags in the order of the switches. */
   if (rv == 0 && e->ops->set_mode)
     e->ops->set_mode (e->opaque, mode);
+  errno = err;
+  return rv;
+}
+
+int
+wc_set_mode (struct wc_engine *e, enum wc_mode mode)
+{
+  int rv, err;
+
+  if (!wc_mode_name (mode)) {
+    errno = EINVAL;
+    return -1;
+  }
+  pthread_mutex_lock (&e->switch_lock);
+  rv = set_mode_switch_locked (e, mode);
+  err = errno;
+  pthread_mutex_unlock (&e->switch_lock);
+  errno = err;
+  return rv;
+}
+
+int
+wc_set_wce (struct wc_engine *e, bool wce, enum wc_mode *from,
+            enum wc_mode *to)
+{
+  enum wc_mode old;
+  int rv, err;
+
+  /* switch_lock, not just e->lock, around reading the mode: no other
+   * switch can land between the read and ours. */
+  pthread_mutex_lock (&e->switch_lock);
+  old = wc_get_mode (e);
+  rv = set_mode_switch_locked (e, wc_mode_with_wce (old, wce));
+  err = errno;
+  if (from)
+    *from = old;
+  if (to)
+    *to = wc_get_mode (e);
   pthread_mutex_unlock (&e->switch_lock);
   errno = err;
   return rv;

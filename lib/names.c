@@ -53,6 +53,24 @@ wc_mode_wce (enum wc_mode mode)
   return false;
 }
 
+enum wc_mode
+wc_mode_with_wce (enum wc_mode mode, bool wce)
+{
+  /* The host-flags half stays: buffered, O_DIRECT.  unsafe's "ignore
+   * flushes" has no write-through twin: WCE off makes it writethrough. */
+  switch (mode) {
+  case WC_MODE_WRITEBACK:
+  case WC_MODE_WRITETHROUGH:
+    return wce ? WC_MODE_WRITEBACK : WC_MODE_WRITETHROUGH;
+  case WC_MODE_NONE:
+  case WC_MODE_DIRECTSYNC:
+    return wce ? WC_MODE_NONE : WC_MODE_DIRECTSYNC;
+  case WC_MODE_UNSAFE:
+    return wce ? WC_MODE_UNSAFE : WC_MODE_WRITETHROUGH;
+  }
+  return mode;
+}
+
 const char *
 wc_mode_cache_type (enum wc_mode mode)
 {

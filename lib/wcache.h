@@ -8,7 +8,7 @@
  * Calling sequence
  *   wc_engine_new()            once; the engine owns nothing of the caller's
  *   wc_read/write/zero/trim/flush()   from any number of threads at once
- *   wc_set_mode(), wc_power_cut(), wc_arm_cut(), wc_power_on(),
+ *   wc_set_mode(), wc_set_wce(), wc_power_cut(), wc_arm_cut(), wc_power_on(),
  *   wc_get_stats(), wc_oracle_verify()  from any thread, at any time
  *   wc_engine_free()           once, when no other call is running
  *
@@ -53,6 +53,10 @@ int wc_mode_parse (const char *s, enum wc_mode *mode);
 bool wc_mode_wce (enum wc_mode mode);
 /* The sysfs cache_type string: "write back" or "write through". */
 const char *wc_mode_cache_type (enum wc_mode mode);
+/* The mode with WCE set to wce and the host-flags half of mode kept:
+ * writeback <-> writethrough, none <-> directsync; unsafe stays unsafe
+ * with WCE on and becomes writethrough with WCE off. */
+enum wc_mode wc_mode_with_wce (enum wc_mode mode, bool wce);
 /* open(2) flags a host image file takes in this mode (O_DSYNC, O_DIRECT). */
 int wc_mode_host_flags (enum wc_mode mode);
 
@@ -250,6 +254,14 @@ uint32_t wc_block_size (const struct wc_engine *e);
  * then, or retries a reopen that failed before. */
 enum wc_mode wc_get_mode (struct wc_engine *e);
 int wc_set_mode (struct wc_engine *e, enum wc_mode mode);
+/* WCE on or off, as a sysfs cache_type write: switches to
+ * wc_mode_with_wce (current mode, wce), reading the current mode and
+ * switching as one step, serialised with every other switch (a concurrent
+ * wc_set_mode cannot make it pick the wrong pair).  Otherwise as
+ * wc_set_mode; *from and *to (may be NULL) get the modes before and after
+ * (after: the mode in force, also on failure). */
+int wc_set_wce (struct wc_engine *e, bool wce, enum wc_mode *from,
+                enum wc_mode *to);
 /* The media's own facts (ops->describe), if it has any. */
 void wc_describe_media (struct wc_engine *e, wc_describe_fn add, void *ctx);
 

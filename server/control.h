@@ -41,5 +41,11 @@ char *wc_control_exec (struct wc_engine *e, const char *line);
  * error that stopped the disk doing it (EIO: the media failed or the
  * power is off).  *reply is newly allocated in every case. */
 int wc_control_run (struct wc_engine *e, const char *line, char **reply);
+/* Parses a request line without running it, with the parser that would
+ * run it: EINVAL if it is wrong in itself (the reply says why, as running
+ * it would), else 0 and "ok".  A request that passes may still fail when
+ * run (the power is off; a torn unit larger than the block size, which
+ * only the disk knows).  *reply is newly allocated in every case. */
+int wc_control_check (const char *line, char **reply);
 
 #endif /* WC_CONTROL_H */

@@ -11,6 +11,11 @@
  * It replies only after the action has fully happened: the engine's calls
  * return after a switch, a flush or a cut is complete.
  *
+ * A handler parses all its words before it touches the engine, and asks
+ * checking() first: wc_control_check runs the table with no engine, so
+ * a request is checked by the very parser that would run it (the FUSE
+ * control files check requests they forward to another process).
+ *
  * Input is untrusted: the line is at most WC_LINE_MAX bytes (the socket
  * server cuts longer ones off), may hold any byte, and every number is
  * parsed whole and range-checked.  No state, no locks here.
@@ -33,6 +38,7 @@
 struct reply {
   GString *s;
   int err;
+  bool check_only;              /* wc_control_check: parse, run nothing */
 };
 
 static void
@@ -52,6 +58,18 @@ reply_fail (struct reply *r, int err, const char *fmt, ...)
 }
 
 #define reply_error(r, ...) reply_fail ((r), EINVAL, __VA_ARGS__)
+
+/* True when only checking (no engine): the request is well formed, the
+ * reply says "ok", and the handler must stop here. */
+static bool
+checking (struct wc_engine *e, struct reply *r)
+{
+  if (!r->check_only)
+    return false;
+  g_string_assign (r->s, "ok");
+  r->err = 0;
+  return true;
+}
 
 static void
 reply_ok (struct reply *r, const char *text)
@@ -130,6 +148,8 @@ cmd_mode (struct wc_engine *e, char **argv, int argc, struct reply *r)
       reply_error (r, "mode: '%s' is not %s", argv[0], wc_mode_names);
       return;
     }
+    if (checking (e, r))
+      return;
     old = wc_get_mode (e);
     if (wc_set_mode (e, mode) == -1) {
       /* S5: the mode did not change and nothing was lost. */
@@ -139,6 +159,42 @@ cmd_mode (struct wc_engine *e, char **argv, int argc, struct reply *r)
                   g_strerror (err), wc_mode_name (wc_get_mode (e)));
       return;
     }
+  }
+  if (checking (e, r))
+    return;
+  reply_ok (r, "ok");
+  add_mode (r, wc_get_mode (e));
+  add_media (r, e);
+}
+
+/* ---- cache-type [write back|write through] ------------------------------ */
+
+/* sysfs's cache_type: switches WCE alone, keeping the host-flags half of
+ * the mode, read and switched as one step (wc_set_wce). */
+static void
+cmd_cache_type (struct wc_engine *e, char **argv, int argc, struct reply *r)
+{
+  enum wc_mode from, to;
+  bool wce = false;
+
+  if (argc == 1) {
+    if (strcmp (argv[0], "write back") == 0)
+      wce = true;
+    else if (strcmp (argv[0], "write through") != 0) {
+      reply_error (r, "cache-type: '%s' is not 'write back' or 'write "
+                   "through'", argv[0]);
+      return;
+    }
+  }
+  if (checking (e, r))
+    return;
+  if (argc == 1 && wc_set_wce (e, wce, &from, &to) == -1) {
+    int err = errno;
+    reply_fail (r, err, "cache-type: switching %s -> %s: %s; the mode stays "
+                "%s", wc_mode_name (from),
+                wc_mode_name (wc_mode_with_wce (from, wce)),
+                g_strerror (err), wc_mode_name (to));
+    return;
   }
   reply_ok (r, "ok");
   add_mode (r, wc_get_mode (e));
@@ -154,6 +210,8 @@ cmd_flush (struct wc_engine *e, char **argv, int argc, struct reply *r)
     reply_error (r, "flush: takes no arguments");
     return;
   }
+  if (checking (e, r))
+    return;
   /* The operator's flush writes back even in unsafe mode. */
   if (wc_flush (e, WC_FORCE) == -1) {
     int err = errno;
@@ -308,11 +366,18 @@ cmd_power_cut (struct wc_engine *e, char **argv, int argc, struct reply *r)
   int rv;
 
   if (argc == 1 && strcmp (argv[0], "cancel") == 0) {
+    if (checking (e, r))
+      return;
     wc_arm_cut (e, NULL, WC_TRIGGER_NONE, 0);
     reply_ok (r, "ok armed=none");
     return;
   }
-  if (!parse_cut_args (argv, argc, wc_block_size (e), &a, r))
+  if (!parse_cut_args (argv, argc, e ? wc_block_size (e) : WC_MAX_BLOCK_SIZE,
+                       &a, r))
+    return;
+  /* The unit against the block size needs the disk: parse_cut_args
+   * checked it against the largest block size only. */
+  if (checking (e, r))
     return;
 
   if (a.trigger != WC_TRIGGER_NONE) {
@@ -357,6 +422,8 @@ cmd_power_on (struct wc_engine *e, char **argv, int argc, struct reply *r)
     reply_error (r, "power-on: takes no arguments");
     return;
   }
+  if (checking (e, r))
+    return;
   wc_power_on (e);
   reply_ok (r, "ok power=on");
 }
@@ -391,12 +458,15 @@ static void
 cmd_status (struct wc_engine *e, char **argv, int argc, struct reply *r)
 {
   struct wc_stats st;
-  uint32_t bs = wc_block_size (e);
+  uint32_t bs;
 
   if (argc > 0) {
     reply_error (r, "status: takes no arguments");
     return;
   }
+  if (checking (e, r))
+    return;
+  bs = wc_block_size (e);
   wc_get_stats (e, &st);
   reply_ok (r, "ok");
   wc_kv_add (r->s, "power", st.powered ? "on" : "off");
@@ -443,6 +513,8 @@ cmd_mark (struct wc_engine *e, char **argv, int argc, struct reply *r)
     reply_error (r, "mark: usage: mark TEXT");
     return;
   }
+  if (checking (e, r))
+    return;
   if (wc_mark (e, argv[0]) == -1) {
     int err = errno;
     if (err == EINVAL)
@@ -484,12 +556,15 @@ log_start (struct wc_engine *e, char **argv, int argc, struct reply *r)
                    "4096)", argv[2]);
       return;
     }
-    if ((problem = wc_log_sector_size_problem (ss,
-                                               wc_block_size (e))) != NULL) {
+    /* Against the largest block size when only checking. */
+    if ((problem = wc_log_sector_size_problem
+         (ss, e ? wc_block_size (e) : WC_MAX_BLOCK_SIZE)) != NULL) {
       reply_error (r, "log start: sector-size=%s %s", argv[2] + 12, problem);
       return;
     }
   }
+  if (checking (e, r))
+    return;
   if (wc_log_start (e, argv[1], ss, &message) == -1) {
     int err = errno;
     reply_fail (r, err, "log start: %s", message);
@@ -510,6 +585,8 @@ cmd_log (struct wc_engine *e, char **argv, int argc, struct reply *r)
     return;
   }
   if (argc == 1 && strcmp (argv[0], "stop") == 0) {
+    if (checking (e, r))
+      return;
     if (wc_log_stop (e) == -1) {
       reply_error (r, "log stop: no log is on");
       return;
@@ -541,6 +618,9 @@ static const struct command {
 } commands[] = {
   { "mode", ARGS_WORDS, "mode [NAME]",
     "query the cache mode, or switch it (S5)", cmd_mode },
+  { "cache-type", ARGS_REST, "cache-type [write back|write through]",
+    "switch the volatile cache on or off, keeping the host flags (S5)",
+    cmd_cache_type },
   { "flush", ARGS_WORDS, "flush",
     "write back everything now, even in unsafe mode", cmd_flush },
   { "power-cut", ARGS_WORDS,
@@ -621,7 +701,7 @@ run (struct wc_engine *e, const char *line, struct reply *r)
         words[n++] = g_steal_pointer (&copy);
       break;
     }
-    if (!e && c->run != cmd_help) {
+    if (!e && !r->check_only && c->run != cmd_help) {
       reply_fail (r, EIO, "%s: no disk: the plugin below wcache failed to "
                   "open (see the server's log)", c->name);
       return;
@@ -631,6 +711,16 @@ run (struct wc_engine *e, const char *line, struct reply *r)
   }
   reply_error (r, "unknown command '%.*s'; try 'help'", (int) MIN (len, 64),
                line);
+}
+
+int
+wc_control_check (const char *line, char **reply)
+{
+  struct reply r = { .s = g_string_new (NULL), .err = 0, .check_only = true };
+
+  run (NULL, line, &r);
+  *reply = g_string_free (r.s, FALSE);
+  return r.err;
 }
 
 int

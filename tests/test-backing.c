@@ -1,7 +1,9 @@
 /* Unit tests for the file backing (lib/backing.c): host flags per mode
  * (DESIGN.md section 2) and safe reopen (section 5).  The image is a file
  * in $TMPDIR; flags are checked with fcntl (F_GETFL) on the descriptor the
- * backing reports, data with an independent descriptor of the same file. */
+ * backing reports, data with an independent descriptor of the same file.
+ *
+ * Host write-back errors are injected: see fdatasync below. */
 #include <config.h>
 
 #include <errno.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -18,6 +21,29 @@
 #include "wcache.h"
 
 #define SIZE (1024 * 1024)
+
+/* A host write-back error, injected.  When the host fails to write back
+ * pages of the image, Linux reports it once per open file description, to
+ * the first fdatasync after it, and 0 to every later one (errseq).  No
+ * device here fails on demand (no device-mapper), so this program defines
+ * fdatasync: the backing, linked into this program, calls this one, which
+ * fails once with inject_errno when it is set (what that first fdatasync
+ * sees) and otherwise makes the real system call (what the later ones
+ * see).  The data is not really lost; what is tested is that the backing
+ * does not lose the report. */
+static int inject_errno;
+
+int
+fdatasync (int fd)
+{
+  int err = __atomic_exchange_n (&inject_errno, 0, __ATOMIC_SEQ_CST);
+
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  return syscall (SYS_fdatasync, fd);
+}
 
 struct fx {
   char *dir;
@@ -321,6 +347,99 @@ test_reopen_failure_keeps_old (struct fx *f, gconstpointer data)
   facts_clear (&x);
 }
 
+/* S3: a reopen whose fdatasync of the old descriptor fails consumed the
+ * host's only report of a lost write-back.  The old descriptor stays
+ * (section 5), host_error says why, and the next sync that would succeed
+ * fails with that errno instead, once: a flush, a FUA write, a FUA zero.
+ * Plain writes and reads do not report it. */
+static void
+test_reopen_sync_error_kept (struct fx *f, gconstpointer data)
+{
+  enum { FLUSH, FUA_WRITE, FUA_ZERO } how = GPOINTER_TO_INT (data);
+  struct facts x = { 0 };
+  uint8_t buf[4096], back[4096];
+  int fd0, fd1;
+
+  open_backing (f, WC_MODE_WRITEBACK);
+  (void) wc_backing_flags (f->b, &fd0);
+  memset (buf, 0x31, sizeof buf);
+  g_assert_cmpint (wc_backing_ops.write (f->b, buf, sizeof buf, 0, false),
+                   ==, 0);
+  inject_errno = EIO;
+  g_assert_cmpint (wc_backing_set_mode (f->b, WC_MODE_WRITETHROUGH), ==, -1);
+  g_assert_cmpint (errno, ==, EIO);
+  g_assert_cmpint (inject_errno, ==, 0);        /* the reopen consumed it */
+  (void) wc_backing_flags (f->b, &fd1);
+  g_assert_cmpint (fd1, ==, fd0);
+  g_assert_cmpint (kernel_flags (f->b), ==, 0);
+
+  /* Plain I/O does not sync: nothing to report yet. */
+  g_assert_cmpint (wc_backing_ops.write (f->b, buf, sizeof buf, 4096, false),
+                   ==, 0);
+  g_assert_cmpint (wc_backing_ops.read (f->b, back, sizeof back, 0), ==, 0);
+
+  switch (how) {
+  case FLUSH:
+    g_assert_cmpint (wc_backing_ops.flush (f->b), ==, -1);
+    break;
+  case FUA_WRITE:
+    g_assert_cmpint (wc_backing_ops.write (f->b, buf, sizeof buf, 8192,
+                                           true), ==, -1);
+    break;
+  case FUA_ZERO:
+    g_assert_cmpint (wc_backing_ops.zero (f->b, 4096, 8192, true), ==, -1);
+    break;
+  }
+  g_assert_cmpint (errno, ==, EIO);
+  /* Once, as the kernel would have reported it. */
+  g_assert_cmpint (wc_backing_ops.flush (f->b), ==, 0);
+  g_assert_cmpint (wc_backing_ops.write (f->b, buf, sizeof buf, 8192, true),
+                   ==, 0);
+
+  /* host_error still says why the old descriptor stays. */
+  wc_backing_describe (f->b, collect, &x);
+  g_assert_cmpstr (x.flags, ==, "buffered");
+  g_assert_nonnull (x.error);
+  g_assert_nonnull (strstr (x.error, "fdatasync"));
+  g_assert_nonnull (strstr (x.error, "keeping buffered"));
+  facts_clear (&x);
+}
+
+/* The same through the engine: a switch that keeps WCE on (writeback ->
+ * none) flushes nothing, so the reopen's fdatasync is the first to see
+ * the host's error; the client's next flush must fail with it (S3), not
+ * succeed over lost data. */
+static void
+test_engine_flush_after_failed_reopen (struct fx *f, gconstpointer data)
+{
+  struct wc_config cfg;
+  struct wc_engine *e;
+  uint8_t buf[4096];
+
+  (void) data;
+  open_backing (f, WC_MODE_WRITEBACK);
+  wc_config_init (&cfg);
+  cfg.size = wc_backing_size (f->b);
+  cfg.ops = &wc_backing_ops;
+  cfg.opaque = f->b;
+  e = wc_engine_new (&cfg);
+  g_assert_nonnull (e);
+
+  memset (buf, 0x5c, sizeof buf);
+  g_assert_cmpint (wc_write (e, buf, sizeof buf, 0, 0), ==, 0);
+  g_assert_cmpint (wc_flush (e, 0), ==, 0);
+  inject_errno = EIO;
+  /* WCE stays on: the switch succeeds, its reopen does not. */
+  g_assert_cmpint (wc_set_mode (e, WC_MODE_NONE), ==, 0);
+  g_assert_cmpint (wc_get_mode (e), ==, WC_MODE_NONE);
+  g_assert_cmpint (inject_errno, ==, 0);
+  g_assert_cmpint (kernel_flags (f->b), ==, 0);
+  g_assert_cmpint (wc_flush (e, 0), ==, -1);
+  g_assert_cmpint (errno, ==, EIO);
+  g_assert_cmpint (wc_flush (e, 0), ==, 0);
+  wc_engine_free (e);
+}
+
 /* The engine drives the reopen: wc_set_mode calls ops->set_mode, and
  * wc_describe_media shows the flags in force. */
 static void
@@ -432,6 +551,17 @@ main (int argc, char *argv[])
   ADD ("/backing/direct/unaligned", test_direct_unaligned);
   ADD ("/backing/direct/odd-tail", test_direct_odd_tail);
   ADD ("/backing/zero", test_zero);
+  g_test_add ("/backing/S3/failed-reopen-sync/fails-next-flush", struct fx,
+              GINT_TO_POINTER (0), fx_setup, test_reopen_sync_error_kept,
+              fx_teardown);
+  g_test_add ("/backing/S3/failed-reopen-sync/fails-next-fua-write",
+              struct fx, GINT_TO_POINTER (1), fx_setup,
+              test_reopen_sync_error_kept, fx_teardown);
+  g_test_add ("/backing/S3/failed-reopen-sync/fails-next-fua-zero",
+              struct fx, GINT_TO_POINTER (2), fx_setup,
+              test_reopen_sync_error_kept, fx_teardown);
+  ADD ("/backing/S3/failed-reopen-sync/engine-flush-fails",
+       test_engine_flush_after_failed_reopen);
   ADD ("/backing/engine-switch-reopens", test_engine_switch_reopens);
   ADD ("/backing/engine-run-writev", test_engine_run_writev);
   g_test_add_func ("/backing/open-errors", test_open_errors);

@@ -2,7 +2,8 @@
 # The control protocol (DESIGN.md section 4), every command and every error
 # path of server/protocol.c, through wcachectl and through a raw socket:
 # help lists the whole command table; mode queries and switches all five
-# modes (wce and cache_type as in section 2, S5); flush writes the cache
+# modes (wce and cache_type as in section 2, S5); cache-type switches WCE
+# and keeps the host-flags half of the mode; flush writes the cache
 # back to the plugin (--filter=log below wcache), even in unsafe mode where
 # a client's flush does not (S3); power-cut with each policy reports
 # policy/seed/dirty/kept/lost/torn (S8), a second cut is refused, power-on
@@ -114,6 +115,26 @@ done
 check "raw: mode NAME switches to each of the five modes" \
   test "$r" = 'ok mode=writeback wce=1 cache_type="write back"'
 
+# ---- cache-type: WCE alone, the host-flags half kept --------------------------
+# START VALUE END: cache-type VALUE in mode START switches to END.
+for t in "writeback|write through|writethrough" "writethrough|write back|writeback" \
+         "none|write through|directsync" "directsync|write back|none" \
+         "unsafe|write through|writethrough" "unsafe|write back|unsafe" \
+         "writeback|write back|writeback" "directsync|write through|directsync"; do
+  IFS='|' read -r from value to <<< "$t"
+  case $to in writethrough|directsync) wce=0 ct="write through" ;;
+              *) wce=1 ct="write back" ;; esac
+  ctl p mode "$from" >/dev/null || bail "mode $from failed"
+  check "cache-type $value in mode $from: mode=$to" \
+    reply_is "ok mode=$to wce=$wce cache_type=\"$ct\"" cache-type $value
+done
+check "cache-type (no argument) replies as mode" \
+  reply_is 'ok mode=directsync wce=0 cache_type="write through"' cache-type
+check "raw: cache-type write back" \
+  test "$(printf 'cache-type write back\n' | raw_ctl "$CTL")" = \
+       'ok mode=none wce=1 cache_type="write back"'
+ctl p mode writeback >/dev/null || bail "mode writeback failed"
+
 # ---- flush writes back ------------------------------------------------------
 check "nbdsh: a plain 4K write at 64K is acknowledged" \
   test "$(nbd_ops "$URI" w:65536:4096:0x5a)" = ok
@@ -143,6 +164,8 @@ check "media-fail disk: a plain 4K write of 0x77 at 0 (cached)" \
 touch "$T/media-fails"
 check "flush with failing media: exit 1, error: flush: Input/output error; failed data stays cached" \
   eval '[ "$(ctl e flush)" = "error: flush: Input/output error; failed data stays cached" ]'
+check "cache-type write through with failing media: S5 refuses, the mode stays writeback" \
+  eval '[ "$(ctl e cache-type write through)" = "error: cache-type: switching writeback -> writethrough: Input/output error; the mode stays writeback" ]'
 check "mode writethrough with failing media: S5 refuses, the mode stays writeback" \
   eval '[ "$(ctl e mode writethrough)" = "error: mode: switching writeback -> writethrough: Input/output error; the mode stays writeback" ]'
 st=$(ctl e status)
@@ -229,6 +252,9 @@ errors=(
   "mode bogus|error: mode: 'bogus' is not writeback, writethrough, none, directsync or unsafe"
   "mode a b|error: mode: too many arguments (usage: mode [NAME])"
   "mode WRITEBACK|error: mode: 'WRITEBACK' is not writeback, writethrough, none, directsync or unsafe"
+  "cache-type write-back|error: cache-type: 'write-back' is not 'write back' or 'write through'"
+  "cache-type write back now|error: cache-type: 'write back now' is not 'write back' or 'write through'"
+  "cache-type writeback|error: cache-type: 'writeback' is not 'write back' or 'write through'"
   "flush now|error: flush: takes no arguments"
   "power-on now|error: power-on: takes no arguments"
   "status all|error: status: takes no arguments"

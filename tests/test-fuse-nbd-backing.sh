@@ -12,7 +12,8 @@
 #     gets it with fua=1 (S2 end to end);
 #   - the control files forward to the filter: status says what the socket
 #     says, mode and cache_type read and switch the filter's mode, a bad
-#     value is refused and changes nothing; "cut" to power cuts the
+#     value or a bad cut argument is refused with EINVAL (checked before it
+#     is sent) and changes nothing; "cut" to power cuts the
 #     filter's power (S8: the dirty data is lost from the image, reads and
 #     writes of the disk fail with EIO), "on" restores it; a file opened
 #     before the cut still fails (fs.c), and a fresh open of the disk then
@@ -212,6 +213,17 @@ check "echo 'write back' > MOUNTPOINT/cache_type switches it back" \
   eval 'echo "write back" > "$M/cache_type" && test "$(ctl s --get mode mode)" = writeback'
 check "a bad mode is refused with EINVAL" test "$(ctl_write mode fast)" = EINVAL
 check "a bad mode changes nothing" test "$(ctl s --get mode mode)" = writeback
+# Remote error replies carry no errno: a request wrong in itself is caught
+# here, by the protocol's own parser, before it is sent.
+cuts0=$(st cuts)
+check "'cut policy=x' to power is refused with EINVAL, not EIO" \
+  test "$(ctl_write power 'cut policy=x')" = EINVAL
+check "'cut seed=abc' and 'cut now' are refused with EINVAL" \
+  test "$(ctl_write power 'cut seed=abc') $(ctl_write power 'cut now')" = "EINVAL EINVAL"
+check "a bad cache_type is refused with EINVAL" \
+  test "$(ctl_write cache_type 'write-back')" = EINVAL
+check "the refused requests changed nothing (power on, no cut, writeback)" \
+  test "$(st power) $(st cuts) $(st mode)" = "on $cuts0 writeback"
 
 # ---- Power --------------------------------------------------------------
 check "a plain 64K write before the cut" test "$(io write "$T/rec3" $OFF4)" = ok

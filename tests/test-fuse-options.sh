@@ -9,7 +9,9 @@
 # image; an unmount discards dirty data (the image is unchanged) unless
 # --flush-on-unmount, which writes it back; the --control socket is 0600;
 # relative -P, --control, MOUNTPOINT and IMAGE work although the daemon
-# runs in "/".
+# runs in "/"; -s and -o max_threads=1 are refused (a cut would hang); a
+# MOUNTPOINT that is not a directory is refused; a failure after binding
+# --control removes the socket.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 . "$top_srcdir/tests/fuse-functions.sh"
@@ -133,6 +135,32 @@ check "--control-of with a local image fails, naming --control-of" \
   fails_naming --control-of "--control-of=$T/bad.ctl" "$B" "$T/bad.img"
 check "--mode with an NBD URI fails, naming --mode" \
   fails_naming --mode --mode=writeback "$B" "nbd+unix:///?socket=$T/nonexistent.sock"
+check "--nbd-timeout with a local image fails, naming --nbd-timeout" \
+  fails_naming --nbd-timeout --nbd-timeout=5 "$B" "$T/bad.img"
+for v in 0 3601 -1 5s ''; do
+  check "--nbd-timeout='$v' fails, naming --nbd-timeout" \
+    fails_naming --nbd-timeout "--nbd-timeout=$v" "$B" \
+      "nbd+unix:///?socket=$T/nonexistent.sock"
+done
+# The mount's root is a directory; Linux would mount it on a file too.
+: > "$T/file.mnt"
+cleanup_fn "_fuse_stop '$T/file.mnt' '$T/bad.pid'"
+check "a regular file as MOUNTPOINT fails, saying it is not a directory" \
+  fails_naming "not a directory" "$T/file.mnt" "$T/bad.img"
+check "... and nothing is mounted on it" \
+  eval '! _fuse_mounted "$T/file.mnt" && test -f "$T/file.mnt"'
+# A failure after --control was bound removes the socket.
+check "--control=SOCKET with a bad FUSE option fails, naming the option" \
+  fails_naming bogusopt "--control=$T/bogus.ctl" -o bogusopt "$B" "$T/bad.img"
+check "... and removes the socket it had bound" test ! -e "$T/bogus.ctl"
+check "--control=SOCKET with a bad MOUNTPOINT fails" \
+  fails_naming "not a directory" "--control=$T/bogus.ctl" "$T/file.mnt" "$T/bad.img"
+check "... and leaves no socket" test ! -e "$T/bogus.ctl"
+# One thread cannot serve a cut: it waits for the kernel to drop pages,
+# which may need another request served (a dirty shared mapping).
+check "-s fails, naming -s" fails_naming "-s" -s "$B" "$T/bad.img"
+check "-o max_threads=1 fails, naming max_threads" \
+  fails_naming max_threads -o max_threads=1 "$B" "$T/bad.img"
 
 # ---- Every documented value is in force ------------------------------------------
 for m in writeback writethrough none directsync unsafe; do

@@ -2,14 +2,17 @@
  *
  * The input is split into lines; each line runs against a fresh engine over
  * an in-memory media, as a control client's requests would.  Besides
- * crashes and sanitizer reports, it checks two properties:
- *   - every reply parses under the reply grammar of kv.h, and
- *   - a reply is "ok ..." or "error: ..." and holds no newline.
+ * crashes and sanitizer reports, it checks three properties:
+ *   - every reply parses under the reply grammar of kv.h,
+ *   - a reply is "ok ..." or "error: ..." and holds no newline, and
+ *   - a line that wc_control_check finds wrong in itself (EINVAL) gets
+ *     the same error reply, with EINVAL, when it runs.
  * Built with libFuzzer (make fuzz) it explores; built without (make check)
  * fuzz-main.c replays the corpus as a regression test.
  */
 #include <config.h>
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,13 +103,23 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     size_t len = nl ? (size_t) (nl - (data + start)) : size - start;
     g_autofree char *line = NULL;
     g_autofree char *reply = NULL;
+    g_autofree char *checked = NULL;
 
     if (len <= WC_LINE_MAX && !memchr (data + start, '\0', len)) {
       g_autofree char *raw = g_strndup ((const char *) data + start, len);
+      int check_err, run_err;
 
       line = confine (raw);
-      reply = wc_control_exec (e, line);
+      check_err = wc_control_check (line, &checked);
+      check_reply (checked);
+      run_err = wc_control_run (e, line, &reply);
       check_reply (reply);
+      if (check_err == EINVAL &&
+          (run_err != EINVAL || strcmp (checked, reply) != 0)) {
+        fprintf (stderr, "check and run disagree on: %s\n  check: %s\n"
+                 "  run (%d): %s\n", line, checked, run_err, reply);
+        abort ();
+      }
     }
     if (!nl)
       break;
