@@ -40,6 +40,7 @@
 
 #include "backing.h"
 #include "control.h"
+#include "params.h"
 #include "wcache-fuse.h"
 
 struct wf wf;
@@ -56,6 +57,8 @@ static struct options {
   char *block_size;
   char *control;
   char *control_of;
+  char *log;
+  char *log_sector_size;
   char *nbd_timeout;
   char *pidfile;
   int readonly;
@@ -73,6 +76,8 @@ static const struct fuse_opt option_spec[] = {
   OPT ("--block-size=%s", block_size, 0),
   OPT ("--control=%s", control, 0),
   OPT ("--control-of=%s", control_of, 0),
+  OPT ("--log=%s", log, 0),
+  OPT ("--log-sector-size=%s", log_sector_size, 0),
   OPT ("--nbd-timeout=%s", nbd_timeout, 0),
   OPT ("--pidfile=%s", pidfile, 0),
   OPT ("-P %s", pidfile, 0),
@@ -125,6 +130,9 @@ usage (FILE *fp)
 "    --block-size=SIZE      cache block, a power of two from 512 to 64K\n"
 "                           (default 4K)\n"
 "    --control=SOCKET       serve the control protocol on SOCKET\n"
+"    --log=PATH             write every acknowledged request to a write\n"
+"                           log at PATH (dm-log-writes format)\n"
+"    --log-sector-size=N    the log's sector size, 512 (default) or 4096\n"
 "    --control-of=SOCKET    NBD backing: forward the control files to\n"
 "                           this control socket\n"
 "    --nbd-timeout=SECONDS  NBD backing: how long a connect, or an open's\n"
@@ -185,27 +193,17 @@ log_handler (const char *domain, GLogLevelFlags level, const char *message,
   report ("%s", message);
 }
 
-/* A size: a whole number with an optional K, M, G or T (powers of 1024). */
+/* A size in the grammar of params.h, the same as the filter's keys and
+ * the control protocol: digits, an optional suffix (K, M, G, T, ...). */
 static uint64_t
-parse_size (const char *opt, const char *s, uint64_t min, uint64_t max)
+parse_size (const char *opt, const char *s)
 {
-  static const char suffixes[] = "KMGT";
-  g_autofree char *digits = g_strdup (s);
-  size_t len = strlen (digits);
-  uint64_t v, mult = 1;
-  const char *p;
+  uint64_t v;
 
-  if (len > 0 && (p = strchr (suffixes, g_ascii_toupper (digits[len - 1])))
-      && *p) {
-    mult = UINT64_C (1) << (10 * (p - suffixes + 1));
-    digits[len - 1] = '\0';
-  }
-  if (!g_ascii_string_to_unsigned (digits, 10, 0, UINT64_MAX / mult, &v,
-                                   NULL) ||
-      v * mult < min || v * mult > max)
-    die ("%s=%s: not a size from %" PRIu64 " to %" PRIu64
-         " bytes (a number with an optional K, M, G or T)", opt, s, min, max);
-  return v * mult;
+  if (wc_parse_size (s, &v) == -1)
+    die ("%s=%s: not a size (a decimal number of bytes with an optional "
+         "suffix: 4096, 4K, 256M)", opt, s);
+  return v;
 }
 
 static void
@@ -285,26 +283,46 @@ on_power_on (void *opaque)
 }
 
 static void
+on_log_failed (void *opaque, const char *msg)
+{
+  (void) opaque;
+  report ("write log: %s; logging stopped, the disk goes on", msg);
+}
+
+static void
 open_local (void)
 {
   struct wc_config cfg;
   g_autofree char *message = NULL;
 
+  uint64_t v, log_ss = 512;
+  const char *problem;
+
   wc_config_init (&cfg);
   if (o.mode && wc_mode_parse (o.mode, &cfg.mode) == -1)
-    die ("--mode=%s: not writeback, writethrough, none, directsync or "
-         "unsafe", o.mode);
-  if (o.block_size)
-    cfg.block_size = parse_size ("--block-size", o.block_size,
-                                 WC_MIN_BLOCK_SIZE, WC_MAX_BLOCK_SIZE);
+    die ("--mode=%s: not %s", o.mode, wc_mode_names);
+  if (o.block_size) {
+    v = parse_size ("--block-size", o.block_size);
+    if ((problem = wc_block_size_problem (v)) != NULL)
+      die ("--block-size=%s %s", o.block_size, problem);
+    cfg.block_size = v;
+  }
   if (o.cache_size)
-    cfg.cache_size = parse_size ("--cache-size", o.cache_size,
-                                 WC_MIN_BLOCK_SIZE, UINT64_MAX);
-  if ((cfg.block_size & (cfg.block_size - 1)) != 0)
-    die ("--block-size=%s: not a power of two", o.block_size);
-  if (cfg.cache_size < cfg.block_size)
-    die ("--cache-size=%s is smaller than the block size %" PRIu32,
-         o.cache_size, cfg.block_size);
+    cfg.cache_size = parse_size ("--cache-size", o.cache_size);
+  if ((problem = wc_cache_size_problem (cfg.cache_size,
+                                        cfg.block_size)) != NULL)
+    die ("--cache-size=%s %s (%" PRIu32 ")", o.cache_size, problem,
+         cfg.block_size);
+  if (o.log_sector_size) {
+    log_ss = parse_size ("--log-sector-size", o.log_sector_size);
+    if ((problem = wc_log_sector_size_problem (log_ss,
+                                               cfg.block_size)) != NULL)
+      die ("--log-sector-size=%s %s", o.log_sector_size, problem);
+    if (!o.log)
+      die ("--log-sector-size needs --log");
+  }
+  if (o.log && wc_log_check_path (o.log, &message) == -1)
+    die ("--log: %s", message);
   if (o.control_of)
     die ("--control-of is for an NBD backing; with a local image use "
          "--control");
@@ -320,9 +338,12 @@ open_local (void)
   cfg.opaque = wf.backing;
   cfg.on_cut = on_cut;
   cfg.on_power_on = on_power_on;
+  cfg.on_log_failed = on_log_failed;
   wf.e = wc_engine_new (&cfg);
   if (!wf.e)
     die ("%s: creating the engine: %s", o.target, g_strerror (errno));
+  if (o.log && wc_log_start (wf.e, o.log, log_ss, &message) == -1)
+    die ("--log=%s: %s", o.log, message);
   wf.size = cfg.size;
   wf.readonly = o.readonly;
 }
@@ -336,15 +357,16 @@ open_nbd (void)
   g_autofree char *message = NULL;
   uint64_t timeout = NBD_TIMEOUT_DEFAULT;
 
-  if (o.mode || o.cache_size || o.block_size)
-    die ("--mode, --cache-size and --block-size set the engine of a local "
-         "image; with an NBD backing the server's filter has the cache");
+  if (o.mode || o.cache_size || o.block_size || o.log || o.log_sector_size)
+    die ("--mode, --cache-size, --block-size and --log set the engine of a "
+         "local image; with an NBD backing the server's filter has the "
+         "cache (its wcache-log key or log start have the log)");
   if (o.control)
     die ("--control needs a local image: with an NBD backing, use the "
          "server's control socket (--control-of=SOCKET shows it here)");
   if (o.nbd_timeout &&
-      !g_ascii_string_to_unsigned (o.nbd_timeout, 10, 1, NBD_TIMEOUT_MAX,
-                                   &timeout, NULL))
+      (wc_parse_u64 (o.nbd_timeout, &timeout) == -1 || timeout < 1 ||
+       timeout > NBD_TIMEOUT_MAX))
     die ("--nbd-timeout=%s: not a whole number of seconds from 1 to %d",
          o.nbd_timeout, NBD_TIMEOUT_MAX);
   wf.nbd = wf_nbd_open (o.target, o.readonly, timeout, &message);
@@ -401,7 +423,7 @@ join_spaced_options (int *argc, char **argv, GPtrArray *owned)
 {
   static const char *const spaced[] = {
     "--mode", "--cache-size", "--block-size", "--control", "--control-of",
-    "--nbd-timeout", "--pidfile",
+    "--log", "--log-sector-size", "--nbd-timeout", "--pidfile",
   };
   char **out = g_new0 (char *, *argc + 1);
   int n = 0;
@@ -492,6 +514,8 @@ main (int argc, char *argv[])
     absolute (&o.control);
   if (o.control_of)
     absolute (&o.control_of);   /* each control file access connects */
+  if (o.log)
+    absolute (&o.log);
   if (is_uri (o.target))
     absolute_uri_socket (&o.target);
   else

@@ -120,6 +120,21 @@ check "--cache-size=1 fails, naming --cache-size" \
   fails_naming --cache-size=1 --cache-size=1 "$B" "$T/bad.img"
 check "--cache-size=lots fails, naming --cache-size" \
   fails_naming --cache-size=lots --cache-size=lots "$B" "$T/bad.img"
+check "--block-size=1M fails, saying it is larger than 64K" \
+  fails_naming "--block-size=1M is larger than 64K" --block-size=1M "$B" \
+    "$T/bad.img"
+check "--cache-size=0x1000 (hex) fails, as for the filter's keys" \
+  fails_naming --cache-size=0x1000 --cache-size=0x1000 "$B" "$T/bad.img"
+check "--log-sector-size without --log fails, naming --log" \
+  fails_naming "needs --log" --log-sector-size=512 "$B" "$T/bad.img"
+check "--log-sector-size=8K fails (larger than the block size)" \
+  fails_naming --log-sector-size=8K --log="$T/x.log" --log-sector-size=8K \
+    "$B" "$T/bad.img"
+echo "not a log" > "$T/text"
+check "--log on a file that is not a log fails, naming it" \
+  fails_naming "$T/text: exists and is not a write log" --log="$T/text" \
+    "$B" "$T/bad.img"
+check "... and leaves that file alone" test "$(cat "$T/text")" = "not a log"
 check "a missing IMAGE fails, naming IMAGE" fails_naming IMAGE "$B"
 check "a third operand fails, naming the operands" \
   fails_naming IMAGE "$B" "$T/bad.img" "$T/base"
@@ -179,6 +194,23 @@ start_fuse bs64k "$T/sizes.img" --block-size=64K --cache-size=64K
 check "--block-size=64K --cache-size=64K: block_size=65536 cache_bytes=65536" \
   eval 'is_stat bs64k block_size 65536 && is_stat bs64k cache_bytes 65536'
 stop_fuse bs64k
+# --log (relative, made absolute before the daemon goes to /): every
+# write and flush, and the log replays onto the base to the image.
+cp "$T/base" "$T/logged.img"
+cd "$T" || bail "cd $T"
+start_fuse logged "$T/logged.img" --log logged.log
+cd - > /dev/null || bail "cd back"
+dd if=/dev/urandom of="$(mnt_of logged)/disk" bs=4k count=3 seek=1 \
+  conv=notrunc,fsync status=none
+check "--log: status shows the log, its entries and bytes" \
+  eval 'is_stat logged log "$T/logged.log" && [ "$(stat_of logged log_entries)" -ge 2 ]'
+stop_fuse logged
+if [ -x "$top_builddir/tests/wlog-tool" ]; then
+  cp "$T/base" "$T/logged.replay"
+  check "--log: the log replays onto the base to the image" \
+    eval '"$top_builddir/tests/wlog-tool" replay "$T/logged.log" "$T/logged.replay" &&
+          cmp -s "$T/logged.replay" "$T/logged.img"'
+fi
 start_fuse bsdef "$T/sizes.img"
 check "defaults: writeback, block_size=4096, cache_bytes=256M" \
   eval 'is_stat bsdef mode writeback && is_stat bsdef block_size 4096 &&
