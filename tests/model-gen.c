@@ -41,6 +41,8 @@ op_name (enum op_kind k)
   case OP_MODE: return "mode";
   case OP_CUT: return "cut";
   case OP_POWER_ON: return "power-on";
+  case OP_ARM: return "arm";
+  case OP_MARK: return "mark";
   }
   return "?";
 }
@@ -94,6 +96,26 @@ op_format (GString *s, const struct op *op)
     break;
   case OP_POWER_ON:
     break;
+  case OP_ARM:
+    if (op->trigger == WC_TRIGGER_NONE) {
+      g_string_append (s, " none (disarm)");
+      break;
+    }
+    g_string_append_printf (s, " %s", wc_trigger_name (op->trigger));
+    if (op->trigger == WC_TRIGGER_MARK)
+      g_string_append_printf (s, " %s", mark_name (op->mark));
+    else
+      g_string_append_printf (s, " n=%" PRIu64, op->n);
+    g_string_append_printf (s, ": cut %s seed=%" PRIu64,
+                            wc_policy_name (op->cut.policy), op->cut.seed);
+    if (op->cut.policy == WC_CUT_RANDOM || op->cut.policy == WC_CUT_TORN)
+      g_string_append_printf (s, " p=%g", op->cut.p);
+    if (op->cut.policy == WC_CUT_TORN)
+      g_string_append_printf (s, " unit=%" PRIu32, op->cut.unit);
+    break;
+  case OP_MARK:
+    g_string_append_printf (s, " %s", mark_name (op->mark));
+    break;
   }
   if (op->epoch == EPOCH_CURRENT)
     g_string_append (s, " (submitted, epoch now)");
@@ -128,6 +150,14 @@ trial_format (GString *s, const struct trial *t)
 }
 
 /* ---- Generator ---------------------------------------------------------- */
+
+const char *
+mark_name (unsigned i)
+{
+  static const char *names[MARK_NAMES] = { "m0", "m1" };
+
+  return names[i % MARK_NAMES];
+}
 
 static enum wc_mode
 gen_mode (struct rng *r)
@@ -242,15 +272,28 @@ gen_range (struct rng *r, const struct trial *t, struct op *op)
   op->count = len;
 }
 
+static void
+gen_cut (struct rng *r, const struct trial *t, struct wc_cut *cut)
+{
+  static const double ps[] = { 0.0, 1.0, 0.5, 0.5, 0.25, 0.75 };
+
+  wc_cut_init (cut);
+  cut->policy = below (r, WC_POLICY_COUNT);
+  cut->seed_set = true;
+  cut->seed = rnd (r);
+  cut->p = ps[below (r, G_N_ELEMENTS (ps))];
+  cut->unit = 512u << below (r, __builtin_ctz (t->bs) - 8);
+}
+
 /* The generator follows the power roughly (a cut turns it off, power-on
  * on) so that sequences do not idle with the power off for long. */
 static void
 gen_op (struct rng *r, const struct trial *t, bool *on, struct op *op)
 {
-  /* Thresholds: write, read, zero, trim, flush, mode, cut, power-on; the
-   * rest are writes. */
-  static const unsigned mixed[] = { 30, 42, 50, 56, 70, 80, 88, 90 };
-  static const unsigned cached[] = { 45, 53, 59, 63, 67, 70, 82, 84 };
+  /* Thresholds: write, read, zero, trim, flush, mode, cut, power-on, arm,
+   * mark; the rest are writes. */
+  static const unsigned mixed[] = { 30, 42, 50, 56, 70, 80, 88, 90, 94, 96 };
+  static const unsigned cached[] = { 45, 53, 59, 63, 67, 70, 82, 84, 88, 90 };
   const unsigned *th = t->cached ? cached : mixed;
   unsigned w = below (r, 100);
 
@@ -273,6 +316,10 @@ gen_op (struct rng *r, const struct trial *t, bool *on, struct op *op)
     op->kind = OP_CUT;
   else if (w < th[7])
     op->kind = OP_POWER_ON;
+  else if (w < th[8])
+    op->kind = OP_ARM;
+  else if (w < th[9])
+    op->kind = OP_MARK;
   else
     op->kind = OP_WRITE;
 
@@ -301,21 +348,38 @@ gen_op (struct rng *r, const struct trial *t, bool *on, struct op *op)
     if (t->cached && chance (r, 80) && !wc_mode_wce (op->mode))
       op->mode = WC_MODE_NONE;
     break;
-  case OP_CUT: {
-    static const double ps[] = { 0.0, 1.0, 0.5, 0.5, 0.25, 0.75 };
-
-    wc_cut_init (&op->cut);
-    op->cut.policy = below (r, WC_POLICY_COUNT);
-    op->cut.seed_set = true;
-    op->cut.seed = rnd (r);
+  case OP_CUT:
+    gen_cut (r, t, &op->cut);
     op->pick_seed = chance (r, 10);
-    op->cut.p = ps[below (r, G_N_ELEMENTS (ps))];
-    op->cut.unit = 512u << below (r, __builtin_ctz (t->bs) - 8);
     *on = false;
     break;
-  }
   case OP_POWER_ON:
     *on = true;
+    break;
+  case OP_ARM:
+    gen_cut (r, t, &op->cut);
+    switch (below (r, 10)) {
+    case 0: op->trigger = WC_TRIGGER_NONE; break;
+    case 1: case 2: case 3:
+      op->trigger = WC_TRIGGER_WRITES;
+      op->n = 1 + below (r, 4);
+      break;
+    case 4: case 5:
+      op->trigger = WC_TRIGGER_FLUSHES;
+      op->n = 1 + below (r, 3);
+      break;
+    case 6: case 7:
+      op->trigger = WC_TRIGGER_BYTES;
+      op->n = 1 + below (r, 2 * t->size);
+      break;
+    default:
+      op->trigger = WC_TRIGGER_MARK;
+      op->mark = below (r, MARK_NAMES);
+      break;
+    }
+    break;
+  case OP_MARK:
+    op->mark = below (r, MARK_NAMES);
     break;
   }
   if (op->kind <= OP_FLUSH && chance (r, 10))

@@ -7,7 +7,10 @@
  * (with and without writev); each has its own memmedia, whose hook injects
  * the operation's media failure (inj_hook).  Only engine A is checked
  * against the model; engine B must agree with A in every result and every
- * byte of its media (S8).
+ * byte of its media (S8).  Cuts are armed on engine A only: when one fires
+ * inside a request, B makes the same cut right after the request, and the
+ * two must again agree (S9); the request's own checks then look at B's
+ * media from before that cut.
  *
  * Locking: none; one thread drives both engines, so they are
  * deterministic.
@@ -150,6 +153,8 @@ exec_op (struct side *s, const struct op *op, const uint8_t *data,
     case OP_MODE:
     case OP_CUT:
     case OP_POWER_ON:
+    case OP_ARM:
+    case OP_MARK:
       g_assert_not_reached ();
     }
     res.rv = wc_submit (s->e, &req);
@@ -181,6 +186,15 @@ exec_op (struct side *s, const struct op *op, const uint8_t *data,
   case OP_POWER_ON:
     res.rv = wc_power_on (s->e);
     break;
+  case OP_ARM:
+    if (op->trigger == WC_TRIGGER_MARK)
+      res.rv = wc_arm_cut_at_mark (s->e, &op->cut, mark_name (op->mark));
+    else
+      res.rv = wc_arm_cut (s->e, &op->cut, op->trigger, op->n);
+    break;
+  case OP_MARK:
+    res.rv = wc_mark (s->e, mark_name (op->mark));
+    break;
   }
   res.err = res.rv == -1 ? errno : 0;
   return res;
@@ -197,8 +211,19 @@ struct run {
   uint32_t cut_unit;            /* the last cut's unit: the oracle keeps
                                  * what a torn cut left until the next cut,
                                  * so whole-block checks see torn blocks */
-  uint64_t ops, cuts;
+  uint64_t ops, cuts, triggered;
   uint8_t *disk;                /* a whole-disk read buffer */
+  /* The cut armed on engine A (S9), and the events left as the model
+   * counts them (bytes for WC_TRIGGER_BYTES). */
+  enum wc_trigger armed;
+  uint64_t arm_left;
+  unsigned arm_mark;
+  struct wc_cut arm_cut;
+  /* What the step's checks read as the media and its durable part:
+   * engine A's, or when A's armed cut fired inside the request, engine B's
+   * from before it made the same cut right after the request. */
+  const uint8_t *view, *view_durable;
+  uint8_t *pre, *pre_durable;   /* B's, copied */
 };
 
 /* First differing byte of two buffers, or -1. */
@@ -286,14 +311,14 @@ check_write (struct run *r, const struct op *op, const uint8_t *data,
              const struct result *ra, bool fired)
 {
   struct model *md = r->md;
-  const uint8_t *media = r->a.m->buf;
+  const uint8_t *media = r->view;
   uint32_t bs = r->t->bs;
 
   if (ra->rv == 0) {
     model_apply (md, op->offset, op->count, data);
     touch_range (md, op->offset, op->count, bs, MODEL_MOD_YES);
     if (durable_write (r->mode, op->flags) && op->count > 0) {
-      g_autofree char *d = describe_diff (r->a.m->durable + op->offset,
+      g_autofree char *d = describe_diff (r->view_durable + op->offset,
                                           model_latest (md) + op->offset,
                                           op->offset, op->count, bs);
       if (d)
@@ -402,6 +427,15 @@ check_state (struct run *r)
   if (st.mode != r->mode || wc_get_mode (r->a.e) != r->mode)
     return g_strdup_printf ("S5: the mode is %s, expected %s",
                             wc_mode_name (st.mode), wc_mode_name (r->mode));
+  if (st.armed != r->armed)
+    return g_strdup_printf ("S9: armed for %s, expected %s",
+                            wc_trigger_name (st.armed),
+                            wc_trigger_name (r->armed));
+  if ((r->armed == WC_TRIGGER_WRITES || r->armed == WC_TRIGGER_FLUSHES ||
+       r->armed == WC_TRIGGER_BYTES) && st.armed_remaining != r->arm_left)
+    return g_strdup_printf ("S9: %" PRIu64 " %s before the cut, expected %"
+                            PRIu64, st.armed_remaining,
+                            wc_trigger_name (r->armed), r->arm_left);
   if (!r->powered)
     return NULL;
   if (wc_read (r->a.e, buf, size, 0) == -1)
@@ -416,6 +450,49 @@ check_state (struct run *r)
   return NULL;
 }
 
+/* S9: counts op (which returned 0 with the power on) against the armed
+ * trigger; true if the armed cut must fire inside it. */
+static bool
+trigger_due (struct run *r, const struct op *op)
+{
+  bool writes = op->kind == OP_WRITE || op->kind == OP_ZERO ||
+    op->kind == OP_TRIM;
+
+  switch (r->armed) {
+  case WC_TRIGGER_NONE:
+  case WC_TRIGGER_MS:
+    return false;
+  case WC_TRIGGER_WRITES:
+    return writes && --r->arm_left == 0;
+  case WC_TRIGGER_FLUSHES:
+    return op->kind == OP_FLUSH && --r->arm_left == 0;
+  case WC_TRIGGER_BYTES:
+    if (!writes)
+      return false;
+    r->arm_left -= MIN (r->arm_left, op->count);
+    return r->arm_left == 0;
+  case WC_TRIGGER_MARK:
+    return op->kind == OP_MARK && op->mark == r->arm_mark;
+  }
+  return false;
+}
+
+/* The part of a cut's checks after the image: the oracle, requests while
+ * off, the state. */
+static char *
+after_cut (struct run *r)
+{
+  char *err = oracle_check (r, r->cut_unit, "after the cut");
+
+  if (!err)
+    err = check_off_probes (r);
+  if (!err && memcmp (r->a.m->buf, model_media (r->md), r->t->size) != 0)
+    err = g_strdup ("S8: requests with the power off changed the media");
+  if (!err)
+    err = check_state (r);
+  return err;
+}
+
 /* Runs one operation on both engines and checks it. */
 static char *
 step (struct run *r, struct op *op)
@@ -426,8 +503,9 @@ step (struct run *r, struct op *op)
   g_autofree uint8_t *data = NULL;
   g_autofree uint8_t *rbuf_a = NULL, *rbuf_b = NULL;
   struct wc_cut cut_a = op->cut, cut_b;
+  struct wc_cut_report rep_b;
   struct result ra, rb;
-  bool fired_a, fired_b, was_on = r->powered, unchanged;
+  bool fired_a, fired_b, was_on = r->powered, unchanged, trig, due;
   const uint8_t *media;
   char *err = NULL;
 
@@ -450,11 +528,25 @@ step (struct run *r, struct op *op)
     op->cut.seed = ra.rep.seed;
     op->seed_known = true;
   }
-  /* B replays A's cut with the seed A reported (S8). */
+  /* S9: A's armed cut fired inside this request. */
+  trig = was_on && op->kind != OP_CUT && ra.rv == 0 && !wc_powered (r->a.e);
+
+  /* B replays A's cut with the seed A reported (S8); it is never armed,
+   * and makes A's armed cut right after the request instead (S9). */
   cut_b = op->cut;
   cut_b.seed_set = !op->pick_seed || op->seed_known;
   inj_arm (&r->b, op);
-  rb = exec_op (&r->b, op, data, rbuf_b, &cut_b);
+  rb = op->kind == OP_ARM ? ra : exec_op (&r->b, op, data, rbuf_b, &cut_b);
+  r->view = r->a.m->buf;
+  r->view_durable = r->a.m->durable;
+  if (trig) {
+    memcpy (r->pre, r->b.m->buf, size);
+    memcpy (r->pre_durable, r->b.m->durable, size);
+    r->view = r->pre;
+    r->view_durable = r->pre_durable;
+    if (wc_power_cut (r->b.e, &r->arm_cut, &rep_b) == -1)
+      return g_strdup_printf ("S8: cut failed: %s", g_strerror (errno));
+  }
   fired_a = inj_disarm (&r->a);
   fired_b = inj_disarm (&r->b);
   r->ops++;
@@ -472,15 +564,36 @@ step (struct run *r, struct op *op)
     g_autofree char *d = describe_diff (r->a.m->buf, r->b.m->buf, 0, size,
                                         bs);
     if (d)
-      return g_strdup_printf ("S8: two engines given the same requests%s "
-                              "left different media: %s",
-                              op->kind == OP_CUT ? " and cut seed" : "", d);
+      return g_strdup_printf ("S%d: two engines given the same requests%s "
+                              "left different media: %s", trig ? 9 : 8,
+                              trig ? ", one with the cut armed, the other "
+                              "cut right after,"
+                              : op->kind == OP_CUT ? " and cut seed" : "", d);
   }
 
-  media = r->a.m->buf;
+  /* S9: the model counts the trigger's events; the armed cut fires inside
+   * the request that completes the count, after acknowledging it. */
+  due = was_on && ra.rv == 0 && trigger_due (r, op);
+  if (trig != due)
+    return g_strdup_printf ("S9: the cut armed for %s %s",
+                            wc_trigger_name (r->armed),
+                            trig ? "fired early" : "did not fire");
+  if (trig) {
+    struct wc_stats st;
+
+    wc_get_stats (r->a.e, &st);
+    if (!st.have_last_cut || st.last_cut.seed != rep_b.seed ||
+        st.last_cut.dirty != rep_b.dirty || st.last_cut.kept != rep_b.kept ||
+        st.last_cut.lost != rep_b.lost || st.last_cut.torn != rep_b.torn)
+      return g_strdup ("S9: the armed cut did other than the same cut made "
+                       "right after the request");
+  }
+
+  media = r->view;
   unchanged = memcmp (media, model_media (md), size) == 0;
 
-  if (!was_on && op->kind != OP_MODE && op->kind != OP_POWER_ON) {
+  if (!was_on && op->kind != OP_MODE && op->kind != OP_POWER_ON &&
+      op->kind != OP_ARM) {
     if (ra.rv != -1 || ra.err != EIO)
       return g_strdup_printf ("S8: %s with the power off returned %d (%s)",
                               op_name (op->kind), ra.rv,
@@ -532,7 +645,7 @@ step (struct run *r, struct op *op)
                                 "did not fail", g_strerror (ra.err));
     }
     else if (r->mode != WC_MODE_UNSAFE || (op->flags & WC_FORCE)) {
-      g_autofree char *d = describe_diff (r->a.m->durable, model_latest (md),
+      g_autofree char *d = describe_diff (r->view_durable, model_latest (md),
                                           0, size, bs);
       if (d || memcmp (media, model_latest (md), size) != 0)
         return g_strdup_printf ("S3: flush acknowledged, but not everything "
@@ -562,7 +675,7 @@ step (struct run *r, struct op *op)
       r->mode = op->mode;
     }
     else if (ra.rv == 0) {
-      g_autofree char *d = describe_diff (r->a.m->durable, model_latest (md),
+      g_autofree char *d = describe_diff (r->view_durable, model_latest (md),
                                           0, size, bs);
       if (d || memcmp (media, model_latest (md), size) != 0)
         return g_strdup_printf ("S5: switch from %s to %s succeeded before "
@@ -586,18 +699,11 @@ step (struct run *r, struct op *op)
       return g_strdup_printf ("S8: cut failed: %s", g_strerror (ra.err));
     r->cuts++;
     r->powered = false;
+    r->armed = WC_TRIGGER_NONE;         /* any cut disarms */
     r->cut_unit = op->cut.policy == WC_CUT_TORN ? op->cut.unit : bs;
     err = model_cut (md, &cut_a, &ra.rep, fired_a && op->inj == INJ_WRITE,
                      media);
-    if (!err)
-      err = oracle_check (r, r->cut_unit, "after the cut");
-    if (!err)
-      err = check_off_probes (r);
-    if (!err && memcmp (media, model_media (md), size) != 0)
-      err = g_strdup ("S8: requests with the power off changed the media");
-    if (!err)
-      err = check_state (r);
-    return err;
+    return err ? err : after_cut (r);
 
   case OP_POWER_ON:
     if (ra.rv != 0)
@@ -609,13 +715,40 @@ step (struct run *r, struct op *op)
       r->powered = true;
     }
     break;
+
+  case OP_ARM:
+    if (ra.rv != 0)
+      return g_strdup_printf ("S9: arming failed: %s", g_strerror (ra.err));
+    r->armed = op->trigger;
+    r->arm_left = op->n;
+    r->arm_mark = op->mark;
+    r->arm_cut = op->cut;
+    if (!unchanged)
+      return g_strdup ("S9: arming a cut wrote to the media");
+    break;
+
+  case OP_MARK:
+    if (ra.rv != 0)
+      return g_strdup_printf ("S9: a mark failed: %s", g_strerror (ra.err));
+    if (!unchanged)
+      return g_strdup ("S9: a mark wrote to the media");
+    break;
   }
   if (err)
     return err;
   err = model_step_end (md, media);
-  if (!err)
-    err = check_state (r);
-  return err;
+  if (err || !trig)
+    return err ? err : check_state (r);
+
+  /* The armed cut, as if made right after the request. */
+  r->cuts++;
+  r->triggered++;
+  r->powered = false;
+  r->armed = WC_TRIGGER_NONE;
+  r->cut_unit = r->arm_cut.policy == WC_CUT_TORN ? r->arm_cut.unit : bs;
+  err = model_cut (md, &r->arm_cut, &rep_b, fired_a && op->inj == INJ_WRITE,
+                   r->a.m->buf);
+  return err ? err : after_cut (r);
 }
 
 char *
@@ -631,6 +764,8 @@ run_trial (const struct trial *t, struct op *ops, unsigned n, bool verbose,
   r.md = model_new (t->size, t->bs, r.a.m->buf);
   r.cut_unit = t->bs;
   r.disk = g_malloc (t->size);
+  r.pre = g_malloc (t->size);
+  r.pre_durable = g_malloc (t->size);
 
   for (i = 0; i < n && !err; i++) {
     if (verbose) {
@@ -678,9 +813,12 @@ run_trial (const struct trial *t, struct op *ops, unsigned n, bool verbose,
   if (totals) {
     totals->ops += r.ops;
     totals->cuts += r.cuts;
+    totals->triggered += r.triggered;
   }
   model_free (r.md);
   g_free (r.disk);
+  g_free (r.pre);
+  g_free (r.pre_durable);
   side_fini (&r.a);
   side_fini (&r.b);
   return err;

@@ -56,7 +56,12 @@ fill_random (uint8_t *buf, size_t n, uint64_t seed)
 
 enum op_kind {
   OP_READ, OP_WRITE, OP_ZERO, OP_TRIM, OP_FLUSH, OP_MODE, OP_CUT, OP_POWER_ON,
+  OP_ARM,                       /* arm a cut on engine A only (S9) */
+  OP_MARK,
 };
+
+/* Marks and the marks a cut can be armed for. */
+#define MARK_NAMES 2
 
 enum data_kind { DATA_RANDOM, DATA_ZEROS, DATA_BYTE };
 
@@ -77,7 +82,10 @@ struct op {
   enum data_kind data;
   uint64_t data_seed;
   enum wc_mode mode;
-  struct wc_cut cut;
+  struct wc_cut cut;             /* cut; arm: the cut armed */
+  enum wc_trigger trigger;      /* arm: NONE disarms */
+  uint64_t n;                   /* arm: events (bytes) before the cut */
+  unsigned mark;                /* arm (MARK), mark: the name's number */
   bool pick_seed;               /* the engine picks the cut's seed; */
   bool seed_known;              /* it did, and cut.seed is the one */
   enum inj_kind inj;
@@ -107,9 +115,11 @@ struct trial {
 struct run_totals {
   uint64_t ops;
   uint64_t cuts;
+  uint64_t triggered;           /* of the cuts, fired by a trigger (S9) */
 };
 
 /* model-gen.c */
+const char *mark_name (unsigned i);
 void gen_trial (struct trial *t, uint64_t seed, uint64_t index);
 GArray *gen_ops (const struct trial *t);        /* of struct op */
 const char *op_name (enum op_kind k);

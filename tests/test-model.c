@@ -5,17 +5,20 @@
  * up, a media with or without writev, the oracle on or off, a start mode,
  * the media's first content) and a random sequence of operations: reads,
  * writes, zeroes and trims of any offset and length, FUA and write-through
- * flags, flushes, switches to any mode, power cuts with every policy, and
- * power-on, any of them with a media read, write or flush failing during
- * it.  Each operation runs on two engines in lockstep, engine A and engine
- * B (the same disk on the other kind of media), and after each one:
+ * flags, flushes, switches to any mode, power cuts with every policy,
+ * power-on, cuts armed for a count of writes, flushes or bytes or for a
+ * mark, and marks, any of them with a media read, write or flush failing
+ * during it.  Each operation runs on two engines in lockstep, engine A and
+ * engine B (the same disk on the other kind of media), and after each one:
  *   - both engines returned the same and their media are byte-identical
  *     (S8: the same requests and seed give the same image);
  *   - the operation's own rule held: a read returns the acknowledged data
  *     (S1), a durable write is on the media (S2, S4, S6), a flush leaves
  *     the whole media acknowledged (S3), a switch to WCE off too (S5), a cut
  *     leaves an image its policy allows (S8) and the oracle agrees (S10),
- *     requests fail with EIO while the power is off (S8);
+ *     requests fail with EIO while the power is off (S8), an armed cut
+ *     fires inside the request the model counts it for, and does what the
+ *     same cut made right after that request does on engine B (S9);
  *   - a request that failed took effect per block or not at all, and took
  *     nothing acknowledged with it;
  *   - every block of the media holds a content the model allows (S10);
@@ -406,9 +409,9 @@ test_sequences (void)
     }
   }
   printf ("# sequences: %" PRIu64 " trials, %" PRIu64 " operations, %"
-          PRIu64 " cuts, %" PRIu64 " violations, %.1f s\n", total_trials,
-          total.ops, total.cuts, total_violations,
-          (g_get_monotonic_time () - t0) / 1e6);
+          PRIu64 " cuts (%" PRIu64 " by a trigger), %" PRIu64 " violations, "
+          "%.1f s\n", total_trials, total.ops, total.cuts, total.triggered,
+          total_violations, (g_get_monotonic_time () - t0) / 1e6);
   g_assert_cmpuint (total_violations, ==, failures_before);
 }
 
