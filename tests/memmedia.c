@@ -134,11 +134,23 @@ mm_flush (void *opaque)
   return rv;
 }
 
+static void
+mm_set_mode (void *opaque, enum wc_mode mode)
+{
+  struct memmedia *m = opaque;
+
+  pthread_mutex_lock (&m->lock);
+  m->set_modes++;
+  m->mode = mode;
+  pthread_mutex_unlock (&m->lock);
+}
+
 const struct wc_media_ops memmedia_ops = {
   .read = mm_read,
   .write = mm_write,
   .zero = mm_zero,
   .flush = mm_flush,
+  .set_mode = mm_set_mode,
 };
 
 const struct wc_media_ops memmedia_writev_ops = {
@@ -147,6 +159,7 @@ const struct wc_media_ops memmedia_writev_ops = {
   .zero = mm_zero,
   .flush = mm_flush,
   .writev = mm_writev,
+  .set_mode = mm_set_mode,
 };
 
 struct memmedia *

@@ -22,6 +22,8 @@ struct memmedia {
   uint8_t *durable;
   uint64_t size;
   unsigned reads, writes, fua_writes, zeroes, flushes;
+  unsigned set_modes;           /* set_mode calls, the last with mode */
+  enum wc_mode mode;
   int fail_reads;               /* reads to fail: -1 all, 0 none */
   int fail_writes;              /* writes/zeroes to fail: likewise */
   int fail_flushes;             /* likewise for flushes */
