@@ -506,6 +506,7 @@ step (struct run *r, struct op *op)
   struct wc_cut_report rep_b;
   struct result ra, rb;
   bool fired_a, fired_b, was_on = r->powered, unchanged, trig, due;
+  unsigned set_modes;
   const uint8_t *media;
   char *err = NULL;
 
@@ -522,6 +523,7 @@ step (struct run *r, struct op *op)
   if (op->pick_seed)
     cut_a.seed_set = op->seed_known;
 
+  set_modes = r->a.m->set_modes;
   inj_arm (&r->a, op);
   ra = exec_op (&r->a, op, data, rbuf_a, &cut_a);
   if (op->kind == OP_CUT && op->pick_seed && !op->seed_known && ra.rv == 0) {
@@ -661,6 +663,16 @@ step (struct run *r, struct op *op)
     break;
 
   case OP_MODE:
+    /* The media's set_mode runs once after a switch that took effect
+     * (also to the same mode, also with the power off), before it
+     * returns; not after one that failed. */
+    if (r->a.m->set_modes != set_modes + (ra.rv == 0) ||
+        (ra.rv == 0 && r->a.m->mode != op->mode))
+      return g_strdup_printf ("S5: the switch %s, but the media's set_mode "
+                              "ran %u times%s", ra.rv == 0 ? "took effect"
+                              : "failed", r->a.m->set_modes - set_modes,
+                              ra.rv == 0 && r->a.m->mode != op->mode
+                              ? " with another mode" : "");
     if (!was_on || !wc_mode_wce (r->mode) || wc_mode_wce (op->mode)) {
       if (ra.rv != 0)
         return g_strdup_printf ("S5: switch from %s to %s%s failed: %s",
