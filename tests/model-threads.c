@@ -11,6 +11,10 @@
  *                zero or trim: the media may hold nothing newer;
  *   acked        the newest version acknowledged, with the power epoch it
  *                was acknowledged in (a cut makes it history);
+ *   known        what the writer knows the sector reads as (its version,
+ *                0 for zeros), with the epoch it learnt it in: its last
+ *                acknowledged write, or what it read back after a request
+ *                failed or a cut came;
  *   floor        a version known durable: the media never holds older.
  * The checks:
  *   S1  a writer reads back what it wrote last, sector by sector (nobody
@@ -25,10 +29,14 @@
  *   S8  after a cut, every sector holds at least its floor, the media does
  *       not change while the power is off, and after power-on a writer
  *       reads back exactly what the media holds (then it carries on from
- *       there); requests fail only with EIO, and only across a cut;
+ *       there); requests fail only with EIO, and only across a cut or
+ *       when the media failed;
+ *   S3  with media failures (a thread makes the next read, write or flush
+ *       fail now and then): a request that failed left each of its
+ *       sectors as it was or as written, and nothing else changed;
  *   S10 the oracle agrees with the media after each cut and at the end;
  * and at the end, after a last flush, the disk and the media hold exactly
- * what was acknowledged since the last cut, and at least the floor
+ * what the writers know since the last cut, and at least the floor
  * elsewhere.
  *
  * unsafe_gen is odd from just before a switch to unsafe mode until a switch
@@ -64,7 +72,7 @@
 #define SECTOR 512
 #define MAX_WRITERS 4
 #define MAX_FLUSHERS 2
-#define MAX_THREADS (MAX_WRITERS + MAX_FLUSHERS + 2)
+#define MAX_THREADS (MAX_WRITERS + MAX_FLUSHERS + 3)
 #define OPS_PER_WRITER 400
 #define VERSION_BITS 40         /* acked: epoch << VERSION_BITS | version */
 
@@ -76,9 +84,11 @@ struct mt {
   uint64_t region;              /* sectors per writer */
   unsigned writers;
   bool oracle;
+  bool faults;                  /* media failures are injected */
   _Atomic uint64_t *issued;     /* per sector, see above */
   _Atomic uint64_t *zero_issued;
   _Atomic uint64_t *acked;
+  _Atomic uint64_t *known;
   _Atomic uint64_t *floor;
   atomic_uint unsafe_gen;
   atomic_uint power_gen;        /* odd from just before a cut until after
@@ -270,10 +280,12 @@ check_bound (struct mt *mt)
 }
 
 /* A request that began with power_gen at g failed: only with EIO, and
- * only with the power off or across a cut (S8). */
+ * only with the power off or across a cut (S8), or if the media failed. */
 static void
 check_failure (struct mt *mt, const char *who, int err, unsigned g)
 {
+  if (err == EIO && mt->faults)
+    return;
   if (err != EIO || ((g & 1) == 0 && atomic_load (&mt->power_gen) == g))
     fail (mt, "errors: %s failed (%s) with no cut to explain it", who,
           g_strerror (err));
@@ -348,8 +360,44 @@ resync (struct worker *w, uint64_t *mine, uint8_t *back,
     }
     mine[k] = v;
     atomic_store (&mt->acked[s], ack_pack (e0, v));
+    atomic_store (&mt->known[s], ack_pack (e0, v));
   }
   return e0;
+}
+
+/* After a request failed (the media failed) with no cut: each sector holds
+ * what it held or what the request wrote (v; 0 for zeros).  Reads them
+ * back until a read succeeds; false if a cut came first. */
+static bool
+learn (struct worker *w, uint64_t s0, uint64_t n, uint64_t v,
+       uint64_t synced, uint64_t *mine, uint8_t *back)
+{
+  struct mt *mt = w->mt;
+  uint64_t base = w->id * mt->region;
+
+  for (;;) {
+    unsigned g = atomic_load (&mt->power_gen);
+    int rv = wc_read (mt->e, back, n * SECTOR, (base + s0) * SECTOR);
+
+    if (wc_epoch (mt->e) != synced || atomic_load (&mt->stop))
+      return false;
+    if (rv == 0)
+      break;
+    check_failure (mt, "a read after a failed write", errno, g);
+  }
+  for (uint64_t k = 0; k < n; k++) {
+    uint64_t s = base + s0 + k, got = version_of (back + k * SECTOR, s);
+
+    if (got != mine[s0 + k] && got != v) {
+      fail (mt, "S3: writer %u: a failed request left sector %" PRIu64
+            " at version %" PRIu64 ", neither %" PRIu64 " before it nor %"
+            PRIu64 " written", w->id, s, got, mine[s0 + k], v);
+      return false;
+    }
+    mine[s0 + k] = got;
+    atomic_store (&mt->known[s], ack_pack (synced, got));
+  }
+  return true;
 }
 
 static gpointer
@@ -397,18 +445,26 @@ writer (gpointer arg)
     g2 = atomic_load (&mt->unsafe_gen);
     if (rv == -1)
       check_failure (mt, "a write", err, pg);
-    /* Acknowledged in the epoch it is synced with, or a cut came. */
-    if (rv == -1)
-      continue;
+    /* Acknowledged in the epoch it is synced with, or a cut came: then it
+     * may have run after the power-on, wholly if it succeeded, in part if
+     * the media failed it. */
     if (wc_epoch (mt->e) != synced) {
-      p.s0 = s0;
-      p.n = n;
-      p.version = kind < 70 ? version : 0;
+      if (rv == 0 || mt->faults) {
+        p.s0 = s0;
+        p.n = n;
+        p.version = kind < 70 ? version : 0;
+      }
+      continue;
+    }
+    if (rv == -1) {
+      learn (w, s0, n, kind < 70 ? version : 0, synced, mine, back);
       continue;
     }
     for (uint64_t k = 0; k < n; k++) {
       mine[s0 + k] = kind < 70 ? version : 0;
       atomic_store (&mt->acked[base + s0 + k], ack_pack (synced, version));
+      atomic_store (&mt->known[base + s0 + k],
+                    ack_pack (synced, mine[s0 + k]));
     }
     atomic_fetch_add (&mt->requests, 1);
 
@@ -596,8 +652,28 @@ cutter (gpointer arg)
   return NULL;
 }
 
-/* The end: flushed, the disk and the media hold exactly what was
- * acknowledged since the last cut, and at least the floor elsewhere. */
+/* Makes the next media read, write or flush fail, now and then. */
+static gpointer
+chaos (gpointer arg)
+{
+  struct worker *w = arg;
+  struct mt *mt = w->mt;
+
+  while (atomic_load (&mt->writers_left) > 0 && !atomic_load (&mt->stop)) {
+    unsigned k = below (&w->rng, 3);
+
+    for (unsigned i = 0; i < 20 + below (&w->rng, 200); i++)
+      g_thread_yield ();
+    pthread_mutex_lock (&mt->m->lock);
+    *(k == 0 ? &mt->m->fail_reads : k == 1 ? &mt->m->fail_writes
+      : &mt->m->fail_flushes) = 1;
+    pthread_mutex_unlock (&mt->m->lock);
+  }
+  return NULL;
+}
+
+/* The end: flushed, the disk and the media hold exactly what the writers
+ * know since the last cut, and at least the floor elsewhere. */
 static void
 check_final (struct mt *mt, uint32_t cut_unit)
 {
@@ -606,6 +682,9 @@ check_final (struct mt *mt, uint32_t cut_unit)
   g_autofree uint8_t *disk = g_malloc (bytes);
   struct wc_stats st;
 
+  pthread_mutex_lock (&mt->m->lock);
+  mt->m->fail_reads = mt->m->fail_writes = mt->m->fail_flushes = 0;
+  pthread_mutex_unlock (&mt->m->lock);
   if (wc_flush (mt->e, WC_FORCE) == -1) {
     fail (mt, "S3: the final flush failed: %s", g_strerror (errno));
     return;
@@ -616,11 +695,9 @@ check_final (struct mt *mt, uint32_t cut_unit)
     return;
   }
   for (uint64_t s = 0; s < mt->nsect; s++) {
-    uint64_t a = atomic_load (&mt->acked[s]), v = ack_version (a);
+    uint64_t a = atomic_load (&mt->known[s]), v = ack_version (a);
     uint64_t got = version_of (disk + s * SECTOR, s);
 
-    if (v == atomic_load (&mt->zero_issued[s]))
-      v = 0;
     if (memcmp (disk + s * SECTOR, media + s * SECTOR, SECTOR) != 0) {
       fail (mt, "S3: after the final flush, sector %" PRIu64 " reads other "
             "than the media holds", s);
@@ -629,7 +706,7 @@ check_final (struct mt *mt, uint32_t cut_unit)
     if (ack_epoch (a) == epoch ? got != v
         : !at_least (mt, s, got, atomic_load (&mt->floor[s]))) {
       fail (mt, "S1: at the end, sector %" PRIu64 " holds version %" PRIu64
-            ", acknowledged %" PRIu64, s, got, ack_version (a));
+            ", expected %" PRIu64, s, got, v);
       return;
     }
   }
@@ -664,6 +741,7 @@ mt_run (uint64_t seed, uint64_t index, struct mt_totals *totals)
   nflushers = 1 + below (&rng, MAX_FLUSHERS);
   with_switcher = below (&rng, 100) < 60;
   with_cutter = below (&rng, 100) < 50;
+  mt.faults = below (&rng, 100) < 40;
   mt.oracle = below (&rng, 2);
 
   mt.m = memmedia_new (size);
@@ -680,6 +758,7 @@ mt_run (uint64_t seed, uint64_t index, struct mt_totals *totals)
   mt.issued = g_new0 (_Atomic uint64_t, mt.nsect);
   mt.zero_issued = g_new0 (_Atomic uint64_t, mt.nsect);
   mt.acked = g_new0 (_Atomic uint64_t, mt.nsect);
+  mt.known = g_new0 (_Atomic uint64_t, mt.nsect);
   mt.floor = g_new0 (_Atomic uint64_t, mt.nsect);
   mt.unsafe_gen = cfg.mode == WC_MODE_UNSAFE ? 1 : 0;
   mt.writers_left = mt.writers;
@@ -707,6 +786,10 @@ mt_run (uint64_t seed, uint64_t index, struct mt_totals *totals)
     threads[nthreads] = g_thread_new ("cutter", cutter, &workers[nthreads]);
     nthreads++;
   }
+  if (mt.faults) {
+    threads[nthreads] = g_thread_new ("chaos", chaos, &workers[nthreads]);
+    nthreads++;
+  }
   for (unsigned i = 0; i < nthreads; i++)
     g_thread_join (threads[i]);
   wc_get_stats (mt.e, &st);
@@ -724,11 +807,12 @@ mt_run (uint64_t seed, uint64_t index, struct mt_totals *totals)
   if (err) {
     char *msg = g_strdup_printf ("%s (block_size=%" PRIu32 " writers=%u "
                                  "sectors each=%" PRIu64 " flushers=%u "
-                                 "switcher=%s cutter=%s cache_size=%" PRIu64
-                                 " %s oracle=%s)", err, mt.bs, mt.writers,
-                                 mt.region, nflushers,
-                                 with_switcher ? "yes" : "no",
+                                 "switcher=%s cutter=%s faults=%s "
+                                 "cache_size=%" PRIu64 " %s oracle=%s)",
+                                 err, mt.bs, mt.writers, mt.region,
+                                 nflushers, with_switcher ? "yes" : "no",
                                  with_cutter ? "yes" : "no",
+                                 mt.faults ? "yes" : "no",
                                  cfg.cache_size, cfg.ops->writev
                                  ? "writev" : "no writev",
                                  mt.oracle ? "on" : "off");
@@ -740,6 +824,7 @@ mt_run (uint64_t seed, uint64_t index, struct mt_totals *totals)
   g_free (mt.issued);
   g_free (mt.zero_issued);
   g_free (mt.acked);
+  g_free (mt.known);
   g_free (mt.floor);
   g_mutex_clear (&mt.err_lock);
   g_mutex_clear (&mt.power_lock);
