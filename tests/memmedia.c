@@ -31,19 +31,29 @@ static int
 mm_read (void *opaque, void *buf, uint32_t count, uint64_t offset)
 {
   struct memmedia *m = opaque;
+  int rv = 0;
 
   run_hook (m, MM_READ, offset, count);
   pthread_mutex_lock (&m->lock);
   g_assert_cmpuint (offset + count, <=, m->size);
-  memcpy (buf, m->buf + offset, count);
-  m->reads++;
+  if (take_failure (&m->fail_reads))
+    rv = -1;
+  else {
+    memcpy (buf, m->buf + offset, count);
+    m->reads++;
+  }
   pthread_mutex_unlock (&m->lock);
-  return 0;
+  if (rv == -1)
+    errno = EIO;
+  return rv;
 }
 
+/* Stores count bytes at offset: from iov (iovcnt buffers, whose lengths
+ * must add up to count), or zeros if iov is NULL.  A failure stores
+ * nothing. */
 static int
-mm_store (struct memmedia *m, enum mm_op op, const void *buf, uint32_t count,
-          uint64_t offset, bool fua)
+mm_store (struct memmedia *m, enum mm_op op, const struct iovec *iov,
+          int iovcnt, uint32_t count, uint64_t offset, bool fua)
 {
   int rv = 0;
 
@@ -54,10 +64,20 @@ mm_store (struct memmedia *m, enum mm_op op, const void *buf, uint32_t count,
     rv = -1;
   }
   else {
-    if (buf)
-      memcpy (m->buf + offset, buf, count);
+    if (iov) {
+      uint64_t pos = offset;
+
+      for (int i = 0; i < iovcnt; i++) {
+        g_assert_cmpuint (pos + iov[i].iov_len, <=, offset + count);
+        memcpy (m->buf + pos, iov[i].iov_base, iov[i].iov_len);
+        pos += iov[i].iov_len;
+      }
+      g_assert_cmpuint (pos, ==, offset + count);
+    }
     else
       memset (m->buf + offset, 0, count);
+    if (fua && m->durable)
+      memcpy (m->durable + offset, m->buf + offset, count);
     if (op == MM_WRITE)
       m->writes++;
     else
@@ -75,13 +95,22 @@ static int
 mm_write (void *opaque, const void *buf, uint32_t count, uint64_t offset,
           bool fua)
 {
-  return mm_store (opaque, MM_WRITE, buf, count, offset, fua);
+  struct iovec iov = { .iov_base = (void *) buf, .iov_len = count };
+
+  return mm_store (opaque, MM_WRITE, &iov, 1, count, offset, fua);
+}
+
+static int
+mm_writev (void *opaque, const struct iovec *iov, int iovcnt, uint32_t count,
+           uint64_t offset, bool fua)
+{
+  return mm_store (opaque, MM_WRITE, iov, iovcnt, count, offset, fua);
 }
 
 static int
 mm_zero (void *opaque, uint32_t count, uint64_t offset, bool fua)
 {
-  return mm_store (opaque, MM_ZERO, NULL, count, offset, fua);
+  return mm_store (opaque, MM_ZERO, NULL, 0, count, offset, fua);
 }
 
 static int
@@ -94,12 +123,26 @@ mm_flush (void *opaque)
   pthread_mutex_lock (&m->lock);
   if (take_failure (&m->fail_flushes))
     rv = -1;
-  else
+  else {
     m->flushes++;
+    if (m->durable)
+      memcpy (m->durable, m->buf, m->size);
+  }
   pthread_mutex_unlock (&m->lock);
   if (rv == -1)
     errno = EIO;
   return rv;
+}
+
+static void
+mm_set_mode (void *opaque, enum wc_mode mode)
+{
+  struct memmedia *m = opaque;
+
+  pthread_mutex_lock (&m->lock);
+  m->set_modes++;
+  m->mode = mode;
+  pthread_mutex_unlock (&m->lock);
 }
 
 const struct wc_media_ops memmedia_ops = {
@@ -107,6 +150,16 @@ const struct wc_media_ops memmedia_ops = {
   .write = mm_write,
   .zero = mm_zero,
   .flush = mm_flush,
+  .set_mode = mm_set_mode,
+};
+
+const struct wc_media_ops memmedia_writev_ops = {
+  .read = mm_read,
+  .write = mm_write,
+  .zero = mm_zero,
+  .flush = mm_flush,
+  .writev = mm_writev,
+  .set_mode = mm_set_mode,
 };
 
 struct memmedia *
@@ -124,6 +177,7 @@ void
 memmedia_free (struct memmedia *m)
 {
   pthread_mutex_destroy (&m->lock);
+  g_free (m->durable);
   g_free (m->buf);
   g_free (m);
 }
@@ -145,6 +199,28 @@ memmedia_read_direct (void *opaque, void *buf, uint32_t count,
 
   pthread_mutex_lock (&m->lock);
   memcpy (buf, m->buf + offset, count);
+  pthread_mutex_unlock (&m->lock);
+  return 0;
+}
+
+void
+memmedia_track_durable (struct memmedia *m)
+{
+  pthread_mutex_lock (&m->lock);
+  g_free (m->durable);
+  m->durable = g_memdup2 (m->buf, m->size);
+  pthread_mutex_unlock (&m->lock);
+}
+
+int
+memmedia_read_durable (void *opaque, void *buf, uint32_t count,
+                       uint64_t offset)
+{
+  struct memmedia *m = opaque;
+
+  pthread_mutex_lock (&m->lock);
+  g_assert_nonnull (m->durable);
+  memcpy (buf, m->durable + offset, count);
   pthread_mutex_unlock (&m->lock);
   return 0;
 }
