@@ -260,6 +260,88 @@ test_replay_equals_media (void)
   fx_fini (&f);
 }
 
+/* A random single client in every mode, switching modes as it goes: the
+ * log replayed up to its k-th FLUSH entry is exactly what the client had
+ * acknowledged when the k-th flush that promised something returned (a
+ * flush outside unsafe mode, a forced one, a switch to WCE off). */
+static void
+test_replay_at_every_flush (void)
+{
+  for (uint32_t seed = 1; seed <= 8; seed++) {
+    struct fx f;
+    GRand *rng = g_rand_new_with_seed (seed);
+    g_autofree uint8_t *base = NULL, *model = g_malloc0 (DISK);
+    g_autoptr (GPtrArray) snaps = g_ptr_array_new_with_free_func (g_free);
+    g_autofree char *msg = NULL;
+    struct wc_wlog *r;
+    struct wc_wlog_entry en;
+    unsigned k = 0;
+
+    fx_init_bs (&f, WC_MODE_WRITEBACK, 512 << g_rand_int_range (rng, 0, 4),
+                512);
+    g_assert_cmpint (wc_set_mode (f.e, WC_MODE_WRITEBACK), ==, 0);
+    for (unsigned i = 0; i < DISK; i++)
+      f.m->buf[i] = i * 13 + seed;
+    base = g_memdup2 (f.m->buf, DISK);
+    memcpy (model, base, DISK);
+    for (unsigned i = 0; i < 400; i++) {
+      uint32_t len = g_rand_int_range (rng, 1, 2 * BS);
+      uint64_t off = g_rand_int_range (rng, 0, DISK - len);
+      enum wc_mode mode = wc_get_mode (f.e);
+      bool promises = mode != WC_MODE_UNSAFE;
+      int op = g_rand_int_range (rng, 0, 12);
+
+      if (op == 0) {
+        g_assert_cmpint (wc_zero (f.e, len, off, 0), ==, 0);
+        memset (model + off, 0, len);
+      }
+      else if (op == 1) {
+        g_assert_cmpint (wc_trim (f.e, len, off, 0), ==, 0);
+        memset (model + off, 0, len);
+      }
+      else if (op == 2 || op == 3) {
+        bool force = op == 3;
+        g_assert_cmpint (wc_flush (f.e, force ? WC_FORCE : 0), ==, 0);
+        if (promises || force)
+          g_ptr_array_add (snaps, g_memdup2 (model, DISK));
+      }
+      else if (op == 4) {
+        enum wc_mode to = g_rand_int_range (rng, 0, WC_MODE_COUNT);
+        bool flushes = wc_mode_wce (mode) && !wc_mode_wce (to);
+        g_assert_cmpint (wc_set_mode (f.e, to), ==, 0);
+        if (flushes)
+          g_ptr_array_add (snaps, g_memdup2 (model, DISK));
+      }
+      else {
+        uint8_t v = g_rand_int_range (rng, 0, 256);
+        put (f.e, off, len, v, g_rand_boolean (rng) ? WC_FUA : 0);
+        memset (model + off, v, len);
+      }
+    }
+    g_assert_cmpint (wc_log_stop (f.e), ==, 0);
+    /* The k-th FLUSH entry against the k-th snapshot. */
+    r = wc_wlog_open (f.log, &msg);
+    g_assert_nonnull (r);
+    while (wc_wlog_next (r, &en, &msg) == 1) {
+      g_autofree uint8_t *img = NULL;
+
+      if (en.kind != WC_WLOG_KIND_FLUSH)
+        continue;
+      g_assert_cmpuint (k, <, snaps->len);
+      img = replay (f.log, base, en.index + 1);
+      if (memcmp (img, snaps->pdata[k], DISK) != 0)
+        g_error ("seed %u: FLUSH entry %u (log entry %" G_GUINT64_FORMAT
+                 ") replays to something else than the client had", seed,
+                 k, en.index);
+      k++;
+    }
+    g_assert_cmpuint (k, ==, snaps->len);
+    wc_wlog_close (r);
+    g_rand_free (rng);
+    fx_fini (&f);
+  }
+}
+
 /* ---- Order --------------------------------------------------------------- */
 
 /* A flush's entry goes where it arrived: a write acknowledged while the
@@ -599,6 +681,7 @@ main (int argc, char *argv[])
                    test_forced_flush_and_switch);
   g_test_add_func ("/log/entries/failed-flush", test_failed_flush_no_entry);
   g_test_add_func ("/log/replay-equals-media", test_replay_equals_media);
+  g_test_add_func ("/log/replay-at-every-flush", test_replay_at_every_flush);
   g_test_add_func ("/log/order/S3/flush-where-it-arrived",
                    test_flush_placement);
   g_test_add_func ("/log/order/concurrent", test_concurrent_log_reads_back);
