@@ -342,8 +342,8 @@ parse_cut_args (char **argv, int argc, uint32_t block_size,
       /* Whatever the policy, as the wcache-cut-unit key: a unit the disk
        * could never use is a mistake worth saying. */
       if ((problem = wc_cut_unit_problem (u, block_size)) != NULL) {
-        reply_error (r, "power-cut: unit=%s %s; the block size is %" PRIu32,
-                     v, problem, block_size);
+        reply_error (r, "power-cut: unit=%s %s; block size %" PRIu32, v,
+                     problem, block_size);
         return false;
       }
       a->cut.unit = u;

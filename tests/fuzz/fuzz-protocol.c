@@ -114,8 +114,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       check_reply (checked);
       run_err = wc_control_run (e, line, &reply);
       check_reply (reply);
-      if (check_err == EINVAL &&
-          (run_err != EINVAL || strcmp (checked, reply) != 0)) {
+      /* What the check refuses, the run refuses (the texts may differ
+       * where the check, without a disk, measured against the largest
+       * block size). */
+      if (check_err == EINVAL && run_err != EINVAL) {
         fprintf (stderr, "check and run disagree on: %s\n  check: %s\n"
                  "  run (%d): %s\n", line, checked, run_err, reply);
         abort ();
