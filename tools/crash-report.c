@@ -447,7 +447,7 @@ crash_results_merge (struct crash_results **in, size_t n, char **message)
   uint64_t total = 0;
 
   if (n == 0) {
-    *message = g_strdup ("merge: no results");
+    *message = g_strdup ("no results");
     errno = EINVAL;
     return NULL;
   }
@@ -460,7 +460,7 @@ crash_results_merge (struct crash_results **in, size_t n, char **message)
 
     if (strcmp (s->plan_id, first->plan_id) != 0 ||
         s->shards != first->shards || s->nr_epochs != first->nr_epochs) {
-      *message = g_strdup_printf ("merge: shard %" PRIu32 "/%" PRIu32
+      *message = g_strdup_printf ("shard %" PRIu32 "/%" PRIu32
                                   " is from another exploration (plan %s,"
                                   " not %s)", s->shard, s->shards,
                                   s->plan_id, first->plan_id);
@@ -468,7 +468,7 @@ crash_results_merge (struct crash_results **in, size_t n, char **message)
       return NULL;
     }
     if (s->shard != i + 1) {
-      *message = g_strdup_printf ("merge: shard %zu/%" PRIu32 " %s", i + 1,
+      *message = g_strdup_printf ("shard %zu/%" PRIu32 " %s", i + 1,
                                   first->shards, s->shard == i
                                   ? "given twice" : "missing");
       errno = EINVAL;
@@ -477,7 +477,7 @@ crash_results_merge (struct crash_results **in, size_t n, char **message)
     total += s->shard_states;
   }
   if (n != first->shards || total != first->unique) {
-    *message = g_strdup_printf ("merge: %zu of %" PRIu32 " shards, %" PRIu64
+    *message = g_strdup_printf ("%zu of %" PRIu32 " shards, %" PRIu64
                                 " of %" PRIu64 " unique states", n,
                                 first->shards, total, first->unique);
     errno = EINVAL;
