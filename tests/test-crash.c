@@ -565,6 +565,7 @@ test_plan_dedupe_is_image_equality (void)
       const struct crash_point *cp = &m->points[crash_model_point_of (m, s)];
       struct crash_id id;
       GBytes *img;
+      g_autofree char *sum = NULL;
       char *key;
       bool first;
 
@@ -572,9 +573,8 @@ test_plan_dedupe_is_image_equality (void)
       g_assert_cmpint (crash_materialize (log, &id, base, out, &msg), ==, 0);
       crash_id_clear (&id);
       img = read_file (out);
-      key = g_strdup_printf ("%u:%s", cp->nr_marks,
-                             g_compute_checksum_for_bytes (G_CHECKSUM_SHA256,
-                                                           img));
+      sum = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, img);
+      key = g_strdup_printf ("%u:%s", cp->nr_marks, sum);
       first = g_hash_table_add (seen, key);
       g_bytes_unref (img);
       if (first) {
