@@ -99,4 +99,19 @@ crash explore "$T/noflush.log" --base "$T/noflush.base" \
 check "-j 2 gives the states and verdicts of -j 1" \
   cmp -s <(grep '^state ' "$T/j1.out") <(grep '^state ' "$T/j2.out")
 
+# Ctrl-C: the state being checked finishes, the summary so far is
+# printed, exit 130 (nothing inconsistent found yet).
+printf '#!/bin/sh\necho x >> "$SEEN"\nsleep 0.2\n' > "$T/slow-check"
+chmod +x "$T/slow-check"
+: > "$T/slow.seen"
+SEEN=$T/slow.seen "$CRASH" explore "$T/flush.log" --base "$T/flush.base" \
+  --check "$T/slow-check" --keep-going > "$T/int.out" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do [ "$(wc -l < "$T/slow.seen")" -ge 2 ] && break; sleep 0.05; done
+kill -INT $pid
+wait $pid
+rc=$?
+check "Ctrl-C: exit 130 with the summary so far" \
+  eval 'test $rc = 130 && grep -q "^INTERRUPTED: the summary so far" "$T/int.out" && grep -q "^explored: [1-9] states: [1-9] consistent" "$T/int.out"'
+
 done_testing
