@@ -1,4 +1,4 @@
-/* wcache-crash: the crash states of a write log (wcache(7) section 6.2).
+/* wcache-crash: the crash states of a write log (wcache(7), CRASH STATES).
  *
  * THE STATE MODEL
  *
@@ -12,7 +12,7 @@
  * number of FLUSH entries in [0, p).  What the media holds after a crash
  * at p:
  *   - every write and DISCARD before the last FLUSH before p (S3);
- *   - every FUA write or DISCARD in [0, p) (S2);
+ *   - every write or DISCARD in [0, p) with the FUA flag (S2);
  *   - any subset of the other writes and DISCARDs of p's epoch before p:
  *     the candidates.  With a torn unit U, a candidate is cut at every
  *     multiple of U on the disk into pieces, and any subset of the pieces
@@ -23,8 +23,8 @@
  * The crash points explored are
  *   - p just before each FLUSH (the end of an epoch: every candidate may
  *     or may not have made it), and p = m;
- *   - p just before each FUA write or DISCARD (before it, it is not on
- *     the media; after it, it is);
+ *   - p just before each write or DISCARD with FUA (before it, it is not
+ *     on the media; after it, it is);
  *   - p just after each MARK (the checker's inputs change there: a MARK
  *     such as "record 7" promises something from then on).
  * Any other crash point gives media images already given at the next
