@@ -1,6 +1,6 @@
 /* The control files: the control protocol's state as files in the mount
- * (DESIGN.md section 4), the way /sys/block/DEV/queue and cache_type show
- * a disk's.
+ * (wcache(7), THE CONTROL PLANE), the way /sys/block/DEV/queue and
+ * cache_type show a disk's.
  *
  *   cache_type  "write back" / "write through"; writing one runs
  *               cache-type, which switches WCE (S5) and keeps the

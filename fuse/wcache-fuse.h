@@ -1,4 +1,4 @@
-/* wcache-fuse: the FUSE frontend (DESIGN.md sections 1 and 5).
+/* wcache-fuse: the FUSE frontend (wcache(7); SAFE REOPEN there).
  *
  * Files:
  *   main.c      options, start-up, daemon, shutdown

@@ -1,5 +1,5 @@
 /* The file backing: media ops over a local image file, and safe reopen
- * (DESIGN.md section 5).  The calling sequence is in backing.h.
+ * (wcache(7), SAFE REOPEN).  The calling sequence is in backing.h.
  *
  * Descriptors.  b->fd is the image opened with the mode's host flags.
  * When those include O_DIRECT, b->fd_any is a second descriptor of the
@@ -475,7 +475,7 @@ backing_flush (void *opaque)
   return rv;
 }
 
-/* ---- Safe reopen (DESIGN.md section 5) ---------------------------------- */
+/* ---- Safe reopen (wcache(7), SAFE REOPEN) ------------------------------ */
 
 static void
 set_error_locked (struct wc_backing *b, char *message)

@@ -1,6 +1,6 @@
 /* The file backing: a local image file as the engine's media, opened with
- * the host flags of the cache mode (DESIGN.md section 2), and reopened
- * safely when a mode switch changes them (section 5).
+ * the host flags of the cache mode (wcache(7), CACHE MODES), and reopened
+ * safely when a mode switch changes them (wcache(7), SAFE REOPEN).
  *
  * Calling sequence:
  *   b = wc_backing_open (path, mode, readonly, &msg)   once, before the

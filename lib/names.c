@@ -1,6 +1,6 @@
 /* Names of cache modes and cut policies, and what each mode means.
  *
- * The mode table is DESIGN.md section 2 written as code: every property of
+ * The mode table of wcache(7), CACHE MODES, written as code: every property of
  * a mode is a switch over the enum with no default case, so adding a mode
  * fails to compile (-Wswitch) until each property is decided.
  */

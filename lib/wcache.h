@@ -3,7 +3,7 @@
  * This header is the engine's manual.  The engine knows nothing of nbdkit or
  * FUSE: a frontend creates one engine per emulated disk, hands it a media
  * ops table (the durable layer below), and forwards its clients' requests.
- * The rules cited as S1..S10 are those of DESIGN.md section 3.
+ * The rules cited as S1..S10 are those of wcache(7), THE RULES.
  *
  * Calling sequence
  *   wc_engine_new()            once; the engine owns nothing of the caller's
@@ -34,7 +34,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-/* ---- Cache modes (DESIGN.md section 2) ---------------------------------- */
+/* ---- Cache modes (wcache(7), CACHE MODES) ------------------------------ */
 
 enum wc_mode {
   WC_MODE_WRITEBACK,            /* WCE on; flush writes back (the default) */
@@ -154,7 +154,7 @@ struct wc_media_ops {
   /* Optional (NULL): called by wc_set_mode after the switch took effect,
    * serialised with other switches, with no engine lock held and requests
    * still running, so a media with host-side state per mode (a file's open
-   * flags, DESIGN.md section 5) quiesces its own I/O.  Its failure does not
+   * flags, wcache(7) SAFE REOPEN) quiesces its own I/O.  Its failure does not
    * undo the switch; the media reports it through describe. */
   void (*set_mode) (void *opaque, enum wc_mode mode);
   /* Optional (NULL): calls add (ctx, key, value) for each fact about the

@@ -10,7 +10,7 @@
 # comes once the cut has happened), and reads the image file directly,
 # without nbdkit, to see which records survived.
 #
-# It checks the outcome against the contract (DESIGN.md S2, S3, S4, S8) and
+# It checks the outcome against the contract (wcache(7) S2, S3, S4, S8) and
 # exits non-zero if it differs, so it doubles as a smoke test.
 #
 # Environment: WCACHE_FILTER (the filter .so), WCACHECTL (the client),
@@ -243,7 +243,7 @@ echo "                1 and 2, which the client made sure of, are lost."
 echo
 
 if [ ${#failures[@]} -gt 0 ]; then
-  echo "FAILED: the outcome differs from the contract (DESIGN.md S2/S3/S4/S8):" >&2
+  echo "FAILED: the outcome differs from the contract (wcache(7) S2/S3/S4/S8):" >&2
   for f in "${failures[@]}"; do echo "  $f" >&2; done
   for mode in $MODES; do show_logs "$mode"; done
   exit 1

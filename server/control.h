@@ -1,5 +1,5 @@
-/* The control plane (DESIGN.md section 4): a UNIX socket server that any
- * frontend embeds, and the protocol it speaks.
+/* The control plane (wcache(7), THE CONTROL PLANE): a UNIX socket server
+ * that any frontend embeds, and the protocol it speaks.
  *
  * Calling sequence (a frontend):
  *   c = wc_control_bind (path, &msg)    before any thread starts: creates

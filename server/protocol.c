@@ -101,7 +101,7 @@ add_mode (struct reply *r, enum wc_mode mode)
 }
 
 /* The media's facts: a file backing's host flags in force and why a
- * reopen kept the old ones (DESIGN.md section 5). */
+ * reopen kept the old ones (wcache(7), SAFE REOPEN). */
 static void
 add_media (struct reply *r, struct wc_engine *e)
 {

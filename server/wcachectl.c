@@ -1,5 +1,5 @@
 /* wcachectl: the command-line client of wcache's control protocol
- * (DESIGN.md §4; the line grammar is in kv.h).
+ * (wcache(7), THE CONTROL PLANE; the line grammar is in kv.h).
  *
  * It owns one exchange: join the command words into one request line,
  * connect to the control socket, send the line, read one reply line, parse

@@ -10,7 +10,7 @@
 #   nbd_ops "$(uri_of disk)" w:0:4096:0x11 f r:0:4096   # prints "ok ok ok"
 #
 # Python helpers are written to $tmpdir and run by Debian's python3 (the
-# one with the nbd module, see REFERENCE.md).
+# one with the nbd module; a python3 earlier on PATH may lack it).
 
 : "${WCACHECTL:=$top_builddir/server/wcachectl}"
 PY=/usr/bin/python3

@@ -95,7 +95,7 @@ requires_cmd ()
 }
 
 # nbdsh is a Python program; the python3 first on PATH may lack the nbd
-# module (REFERENCE.md), so always run Debian's.
+# module (a pyenv build, say), so always run Debian's.
 nbdsh ()
 {
   PATH=/usr/bin:$PATH command nbdsh "$@"

@@ -1,7 +1,8 @@
 /* Unit tests for the file backing (lib/backing.c): host flags per mode
- * (DESIGN.md section 2) and safe reopen (section 5).  The image is a file
- * in $TMPDIR; flags are checked with fcntl (F_GETFL) on the descriptor the
- * backing reports, data with an independent descriptor of the same file.
+ * (wcache(7), CACHE MODES) and safe reopen (wcache(7), SAFE REOPEN).  The
+ * image is a file in $TMPDIR; flags are checked with fcntl (F_GETFL) on the
+ * descriptor the backing reports, data with an independent descriptor of
+ * the same file.
  *
  * Host write-back errors are injected: see fdatasync below. */
 #include <config.h>
@@ -349,8 +350,9 @@ test_reopen_failure_keeps_old (struct fx *f, gconstpointer data)
 
 /* S3: a reopen whose fdatasync of the old descriptor fails consumed the
  * host's only report of a lost write-back.  The old descriptor stays
- * (section 5), host_error says why, and the next sync that would succeed
- * fails with that errno instead, once: a flush, a FUA write, a FUA zero.
+ * (wcache(7), SAFE REOPEN), host_error says why, and the next sync that
+ * would succeed fails with that errno instead, once: a flush, a FUA write,
+ * a FUA zero.
  * Plain writes and reads do not report it. */
 static void
 test_reopen_sync_error_kept (struct fx *f, gconstpointer data)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The control socket under hostile or broken clients (DESIGN.md section 4:
-# "unknown commands, bad arguments, over-long lines (> 4 KiB) and garbage
-# get an error reply and the connection stays usable; nothing a client
-# sends can crash or wedge the disk"): a 4096-byte line is a request, a
+# The control socket under hostile or broken clients (wcache(7), THE
+# CONTROL PLANE: a request that is wrong in itself changes nothing and gets
+# an error reply, the connection stays usable, and no input can crash the
+# server or wedge the disk): a 4096-byte line is a request, a
 # longer one is refused whole (a cut padded past the limit does not
 # happen); binary garbage with NUL and 0xff bytes gets error replies; idle
 # clients, clients that leave mid-line or half-close, and 200 clients at

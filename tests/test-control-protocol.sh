@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# The control protocol (DESIGN.md section 4), every command and every error
-# path of server/protocol.c, through wcachectl and through a raw socket:
-# help lists the whole command table; mode queries and switches all five
-# modes (wce and cache_type as in section 2, S5); cache-type switches WCE
-# and keeps the host-flags half of the mode; flush writes the cache
-# back to the plugin (--filter=log below wcache), even in unsafe mode where
-# a client's flush does not (S3); power-cut with each policy reports
-# policy/seed/dirty/kept/lost/torn (S8), a second cut is refused, power-on
-# restores power; power-cut cancel disarms (S9); every bad argument gets its
-# own error and changes nothing; status carries every field and its
-# counters follow the I/O; mark TEXT keeps its spaces; empty lines,
-# whitespace, CRLF, control bytes.  The man pages document every command.
+# The control protocol (wcache(7), THE CONTROL PLANE), every command and
+# every error path of server/protocol.c, through wcachectl and through a raw
+# socket: help lists the whole command table; mode queries and switches all
+# five modes (wce and cache_type as in wcache(7) CACHE MODES, S5);
+# cache-type switches WCE and keeps the host-flags half of the mode; flush
+# writes the cache back to the plugin (--filter=log below wcache), even in
+# unsafe mode where a client's flush does not (S3); power-cut with each
+# policy reports policy/seed/dirty/kept/lost/torn (S8), a second cut is
+# refused, power-on restores power; power-cut cancel disarms (S9); every bad
+# argument gets its own error and changes nothing; status carries every
+# field and its counters follow the I/O; mark TEXT keeps its spaces; empty
+# lines, whitespace, CRLF, control bytes.  The man pages document every
+# command.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 . "$top_srcdir/tests/control-functions.sh"

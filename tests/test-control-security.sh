@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The control socket's access rules (DESIGN.md section 4: "a UNIX socket
-# created 0600; peers of another uid are refused"): the socket is mode 0600;
-# even when the filesystem lets another user connect (the socket chmod'ed
-# 0666), the server refuses a peer of another uid (SO_PEERCRED) with
-# "error: permission denied ..." and runs none of its requests; the socket
-# is removed when nbdkit exits (SIGTERM or a cut with
+# The control socket's access rules (wcache(7), THE CONTROL PLANE: the
+# socket is created 0600 and a peer of another uid is refused): the socket
+# is mode 0600; even when the filesystem lets another user connect (the
+# socket chmod'ed 0666), the server refuses a peer of another uid
+# (SO_PEERCRED) with "error: permission denied ..." and runs none of its
+# requests; the socket is removed when nbdkit exits (SIGTERM or a cut with
 # wcache-cut-action=exit); a path that is already taken (a regular file),
 # empty or too long makes nbdkit fail to start with a message naming
 # wcache-control, and a file that is not ours is never removed.

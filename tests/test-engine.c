@@ -1,6 +1,7 @@
-/* Unit tests for the engine, one rule per test, named after DESIGN.md's
- * S1..S10.  The media is in memory (memmedia.c) so each test can look at the
- * durable state on both sides of every durability boundary. */
+/* Unit tests for the engine, one rule per test, named after the rules
+ * S1..S10 of wcache(7).  The media is in memory (memmedia.c) so each test
+ * can look at the durable state on both sides of every durability
+ * boundary. */
 #include <config.h>
 
 #include <errno.h>

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The control files of wcache-fuse (DESIGN.md section 4, fuse/ctlfiles.c):
-# the mount lists exactly disk, cache_type, mode, power and status;
-# cache_type reads "write back"/"write through" and writing it switches WCE
-# keeping the host half of the mode (writeback <-> writethrough,
-# none <-> directsync, unsafe -> writethrough); mode reads and writes the
-# five QEMU names, and the host flags of the image follow (section 5);
+# The control files of wcache-fuse (wcache(7), THE CONTROL PLANE;
+# fuse/ctlfiles.c): the mount lists exactly disk, cache_type, mode, power
+# and status; cache_type reads "write back"/"write through" and writing it
+# switches WCE keeping the host half of the mode (writeback <->
+# writethrough, none <-> directsync, unsafe -> writethrough); mode reads
+# and writes the five QEMU names, and the host flags of the image follow
+# (wcache(7), SAFE REOPEN);
 # power reads on/off and takes "cut", "cut KEY=VALUE ...", "on"; status
 # carries the same pairs as the control socket's status reply; invalid
 # writes fail with EINVAL (status: EACCES) and change nothing; the files and

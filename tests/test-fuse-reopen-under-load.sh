@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Safe reopen under load (DESIGN.md section 5, with the mode switch rule S5
-# and the host flags of section 2): four writers hammer distinct regions of
-# MOUNTPOINT/disk -- one with O_DSYNC writes, one with fsync, one with
-# O_DIRECT writes and fsync, one with plain (cached) writes and an
+# Safe reopen under load (wcache(7), SAFE REOPEN, with the mode switch rule
+# S5 and the host flags of CACHE MODES): four writers hammer distinct
+# regions of MOUNTPOINT/disk -- one with O_DSYNC writes, one with fsync, one
+# with O_DIRECT writes and fsync, one with plain (cached) writes and an
 # occasional fsync -- each reading its data back after every write, while
-# the test switches the cache mode hundreds of times through all five
-# modes, alternately by MOUNTPOINT/mode and by `wcachectl mode`.  Every
-# switch reopens the image (quiesce, fdatasync, open /proc/self/fd/N with
-# the new flags, swap) or writes the cache back (WCE off).
+# the test switches the cache mode hundreds of times through all five modes,
+# alternately by MOUNTPOINT/mode and by `wcachectl mode`.  Every switch
+# reopens the image (quiesce, fdatasync, open /proc/self/fd/N with the new
+# flags, swap) or writes the cache back (WCE off).
 #
 # Asserts: no writer request failed and every read-back was exact (S1);
 # every switch replied ok with the mode's host flags and no host_error, and

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Safe reopen of the FUSE frontend's image file (DESIGN.md section 5, with
-# the host file flags of section 2 and the mode switch rule S5).
+# Safe reopen of the FUSE frontend's image file (wcache(7), SAFE REOPEN,
+# with the host file flags of CACHE MODES and the mode switch rule S5).
 #
 # 1. A cycle through all five modes, switched through MOUNTPOINT/mode and
 #    through `wcachectl mode`: after every switch the image's descriptor has
@@ -400,7 +400,7 @@ fi
 
 # A deleted image is NOT unreachable on Linux: its inode lives while a
 # descriptor holds it, and open("/proc/self/fd/N") reaches that inode
-# whatever happened to the name -- which is why DESIGN.md section 5 routes
+# whatever happened to the name -- which is why safe reopen (wcache(7)) routes
 # the reopen through /proc/self/fd.  So every switch here must SUCCEED and
 # keep using the same (deleted) image, even when a new file has taken its
 # name: reopening by path would pick up that decoy.
