@@ -901,19 +901,7 @@ set_mode_switch_locked (struct wc_engine *e, enum wc_mode mode)
    * nothing to write back: the cache is empty, or a cut is about to meet
    * what is in it. */
   if (wc_mode_wce (e->mode) && !wc_mode_wce (mode) && e->powered) {
-    struct wc_req r;
-
-    e->switching = true;
-    while (e->writes_inflight > 0 && e->powered)
-      pthread_cond_wait (&e->cond, &e->lock);
-    r.epoch = e->epoch;
-    r.mode = e->mode;
-    r.writer = false;
-    rv = wc_flush_all_locked (e, &r);
-    if (rv == 0 && !wc_req_alive_locked (e, &r)) {
-      rv = -1;
-      errno = EIO;
-    }
+    rv = wc_flush_held_locked (e);
     if (rv == 0) {
       g_assert (e->nr_blocks == 0);     /* writes were held: all clean */
       /* Everything acknowledged is durable: a FLUSH in the log. */

@@ -212,6 +212,11 @@ int wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
                          bool fua);
 int wc_destage_locked (struct wc_engine *e, struct wc_req *r);
 int wc_flush_all_locked (struct wc_engine *e, struct wc_req *r);
+/* Every write acknowledged so far made durable, with new writes held
+ * (e->switching: the caller clears it and broadcasts e->cond) and those
+ * in flight drained first: a switch to WCE off (S5), a write log's base.
+ * 0, or -1 with errno (EIO if the power went meanwhile). */
+int wc_flush_held_locked (struct wc_engine *e);
 int wc_media_flush_locked (struct wc_engine *e);
 
 /* power.c */

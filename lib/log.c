@@ -203,7 +203,6 @@ wc_log_start (struct wc_engine *e, const char *path, uint32_t sector_size,
               char **message)
 {
   struct wc_wlog_sink *s, *old;
-  struct wc_req r;
   int rv, err;
 
   if (!wc_is_power_of_2 (sector_size) || sector_size < 512 ||
@@ -259,18 +258,11 @@ wc_log_start (struct wc_engine *e, const char *path, uint32_t sector_size,
    * to WCE off does (S5), so every write is either in the base or in the
    * log. */
   pthread_mutex_lock (&e->lock);
-  e->switching = true;
-  while (e->writes_inflight > 0 && e->powered)
-    pthread_cond_wait (&e->cond, &e->lock);
-  r.epoch = e->epoch;
-  r.mode = e->mode;
-  r.writer = false;
-  rv = e->powered ? wc_flush_all_locked (e, &r) : -1;
-  if (rv == -1 || !wc_req_alive_locked (e, &r)) {
-    err = rv == -1 && e->powered ? errno : EIO;
+  rv = wc_flush_held_locked (e);
+  if (rv == -1) {
+    err = errno;
     *message = g_strdup_printf ("writing back the cache first: %s",
                                 g_strerror (err));
-    rv = -1;
     old = s;                    /* not started: closed below */
   }
   else {

@@ -267,6 +267,31 @@ wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
 }
 
 int
+wc_flush_held_locked (struct wc_engine *e)
+{
+  struct wc_req r;
+  int rv;
+
+  WC_LOCK_HELD (e);
+  e->switching = true;
+  while (e->writes_inflight > 0 && e->powered)
+    pthread_cond_wait (&e->cond, &e->lock);
+  if (!e->powered) {
+    errno = EIO;
+    return -1;
+  }
+  r.epoch = e->epoch;
+  r.mode = e->mode;
+  r.writer = false;
+  rv = wc_flush_all_locked (e, &r);
+  if (rv == 0 && !wc_req_alive_locked (e, &r)) {
+    rv = -1;
+    errno = EIO;
+  }
+  return rv;
+}
+
+int
 wc_flush_all_locked (struct wc_engine *e, struct wc_req *r)
 {
   if (wc_writeback_locked (e, r, 0, UINT64_MAX, e->seq, false) == -1)

@@ -343,6 +343,21 @@ on_sigint (int sig)
   crash_explore_interrupt ();
 }
 
+/* Prints the results as text or JSON; returns the exit status they call
+ * for. */
+static int
+print_results (struct crash_results *r, bool json)
+{
+  if (json) {
+    g_autofree char *text = crash_results_json (r);
+
+    printf ("%s\n", text);
+  }
+  else
+    crash_results_print (stdout, r);
+  return crash_results_status (r);
+}
+
 static int
 cmd_explore (struct args *a)
 {
@@ -428,14 +443,7 @@ cmd_explore (struct args *a)
     ret = fail ("%s", msg);
     goto out;
   }
-  if (a->json) {
-    g_autofree char *json = crash_results_json (r);
-
-    printf ("%s\n", json);
-  } else {
-    crash_results_print (stdout, r);
-  }
-  ret = crash_results_status (r);
+  ret = print_results (r, a->json);
  out:
   crash_results_free (r);
   crash_plan_free (p);
@@ -495,14 +503,7 @@ cmd_merge (struct args *a)
                            &msg);
   if (!r)
     return fail ("%s", msg);
-  if (a->json) {
-    g_autofree char *json = crash_results_json (r);
-
-    printf ("%s\n", json);
-  } else {
-    crash_results_print (stdout, r);
-  }
-  ret = crash_results_status (r);
+  ret = print_results (r, a->json);
   crash_results_free (r);
   return ret;
 }
