@@ -1,12 +1,14 @@
 # Shared by the wcache-crash tests (after tests/functions.sh).
 #
 #   requires_crash                     skips without wcache-crash or nbdsh
-#   log_through_wcache NAME SIZE PY    runs the nbdsh script PY (h is the
+#   log_through_wcache NAME SIZE PY [IMAGE]
+#                                      runs the nbdsh script PY (h is the
 #                                      handle, T the test directory, ctl()
 #                                      sends a control command) against
-#                                      nbdkit memory SIZE + wcache with its
+#                                      nbdkit memory SIZE (or file, on a
+#                                      copy of IMAGE) + wcache with its
 #                                      write log on: $T/NAME.log, and the
-#                                      base (zeros) $T/NAME.base
+#                                      base (zeros, or IMAGE) $T/NAME.base
 #   crash ARGS...                      runs wcache-crash
 
 CRASH=${WCACHE_CRASH:-$top_builddir/tools/wcache-crash}
@@ -22,9 +24,16 @@ crash () { "$CRASH" "$@"; }
 
 log_through_wcache ()
 {
-  local name=$1 size=$2 script=$3
-  truncate -s "$size" "$tmpdir/$name.base"
-  start_nbdkit "$name" --filter="$WCACHE_FILTER" memory "$size" \
+  local name=$1 size=$2 script=$3 image=${4:-}
+  local -a plugin=(memory "$size")
+  if [ -n "$image" ]; then
+    cp "$image" "$tmpdir/$name.base" && cp "$image" "$tmpdir/$name.img" ||
+      bail "cannot copy $image"
+    plugin=(file "$tmpdir/$name.img")
+  else
+    truncate -s "$size" "$tmpdir/$name.base"
+  fi
+  start_nbdkit "$name" --filter="$WCACHE_FILTER" "${plugin[@]}" \
     wcache-log="$tmpdir/$name.log" wcache-control="$tmpdir/$name.ctl"
   T=$tmpdir CTL=$tmpdir/$name.ctl nbdsh -u "$(uri_of "$name")" -c '
 import os, socket

@@ -51,6 +51,15 @@ crash_checker_parse (const char *spec, char **message)
   c->spec = g_strdup (spec);
   if (strcmp (spec, "records") == 0)
     c->kind = CRASH_CHECK_RECORDS;
+  else if (strcmp (spec, "records:ext4") == 0)
+    c->kind = CRASH_CHECK_RECORDS_EXT4;
+  else if (g_str_has_prefix (spec, "records:")) {
+    *message = g_strdup_printf ("--check %s: records on a raw disk"
+                                " (records) or in ext4 (records:ext4)", spec);
+    crash_checker_free (c);
+    errno = EINVAL;
+    return NULL;
+  }
   else if (strcmp (spec, "fsck:ext4") == 0)
     c->kind = CRASH_CHECK_FSCK_EXT4;
   else if (strcmp (spec, "fsck:xfs") == 0)
@@ -113,6 +122,7 @@ crash_checker_prepare (struct crash_checker *c, const struct crash_model *m,
   case CRASH_CHECK_CMD:
     return resolve_program (c, message);
   case CRASH_CHECK_RECORDS:
+  case CRASH_CHECK_RECORDS_EXT4:
     c->records = *ro;
     return crash_records_prepare (c, m, message);
   case CRASH_CHECK_FSCK_EXT4:
@@ -251,7 +261,12 @@ crash_check_new (const struct crash_checker *c, const struct crash_model *m,
     break;
   }
   case CRASH_CHECK_RECORDS:
-    k->builtin = crash_records_new (c, m);
+  case CRASH_CHECK_RECORDS_EXT4:
+    k->builtin = crash_records_new (c, m, dir, message);
+    if (!k->builtin) {
+      crash_check_free (k);
+      return NULL;
+    }
     break;
   case CRASH_CHECK_FSCK_EXT4:
   case CRASH_CHECK_FSCK_XFS:
@@ -275,6 +290,7 @@ crash_check_free (struct crash_check *k)
   case CRASH_CHECK_CMD:
     break;
   case CRASH_CHECK_RECORDS:
+  case CRASH_CHECK_RECORDS_EXT4:
     crash_records_free (k->builtin);
     break;
   case CRASH_CHECK_FSCK_EXT4:
@@ -343,6 +359,7 @@ crash_check_run (struct crash_check *k, const struct crash_state *st,
   case CRASH_CHECK_CMD:
     return run_cmd (k, st, detail);
   case CRASH_CHECK_RECORDS:
+  case CRASH_CHECK_RECORDS_EXT4:
     return crash_records_run (k->builtin, st, detail);
   case CRASH_CHECK_FSCK_EXT4:
   case CRASH_CHECK_FSCK_XFS:

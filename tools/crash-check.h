@@ -10,8 +10,11 @@
  *                  point, one a line, in order; "\" written "\\" and bytes
  *                  outside 0x20..0x7e as "\xNN") in its environment, its
  *                  standard input /dev/null, its output kept for the report
- *   records        the guest harness's self-identifying records
- *                  (crash-records.c)
+ *   records        the guest harness's self-identifying records on a raw
+ *                  disk (crash-records.c)
+ *   records:ext4   the same records in a file of an ext4 filesystem, read
+ *                  through a recovered mount of a copy (crash-records.c,
+ *                  with crash-fsck.c's mount)
  *   fsck:ext4|xfs|btrfs
  *                  the kernel replays the filesystem's journal or log (a
  *                  loop mount of a copy, then umount), then the
@@ -50,6 +53,7 @@ const char *crash_verdict_name (enum crash_verdict v);
 enum crash_check_kind {
   CRASH_CHECK_CMD,
   CRASH_CHECK_RECORDS,
+  CRASH_CHECK_RECORDS_EXT4,
   CRASH_CHECK_FSCK_EXT4,
   CRASH_CHECK_FSCK_XFS,
   CRASH_CHECK_FSCK_BTRFS,
@@ -61,7 +65,9 @@ enum crash_check_kind {
 #define CRASH_RECORDS_OFFSET (256 * 4096)
 
 struct crash_records_opts {
-  uint64_t offset;              /* record N lies at offset + N * 4096 */
+  uint64_t offset;              /* raw: record N lies at offset + N * 4096 */
+  const char *file;             /* records:ext4: the file, from the root
+                                 * (record N at N * 4096 in it) */
   bool have_seed;
   uint32_t seed;                /* else found in the log */
 };
@@ -118,7 +124,8 @@ char *crash_output_tail (int fd);
 int crash_records_prepare (struct crash_checker *c,
                            const struct crash_model *m, char **message);
 void *crash_records_new (const struct crash_checker *c,
-                         const struct crash_model *m);
+                         const struct crash_model *m, const char *dir,
+                         char **message);
 void crash_records_free (void *r);
 void crash_records_changed (void *r, uint64_t off, uint64_t len);
 enum crash_verdict crash_records_run (void *r, const struct crash_state *st,
@@ -134,5 +141,13 @@ void *crash_fsck_new (const struct crash_checker *c, const char *dir,
 void crash_fsck_free (void *f);
 enum crash_verdict crash_fsck_run (void *f, const struct crash_state *st,
                                    char **detail);
+/* Copies the state's image and mounts the copy (the kernel replays the
+ * journal) at crash_fsck_mountpoint: consistent when mounted, inconsistent
+ * when the filesystem refuses the mount, else a checker error.  Unmount
+ * before the next mount; unmounting reports errors as checker errors. */
+enum crash_verdict crash_fsck_mount (void *f, const struct crash_state *st,
+                                     char **detail);
+enum crash_verdict crash_fsck_unmount (void *f, char **detail);
+const char *crash_fsck_mountpoint (void *f);
 
 #endif /* WC_CRASH_CHECK_H */

@@ -1,7 +1,8 @@
-/* wcache-crash: the filesystem checkers (--check=fsck:ext4|xfs|btrfs).
+/* wcache-crash: the filesystem checkers (--check=fsck:ext4|xfs|btrfs),
+ * and the recovered mount that records:ext4 reads its file through.
  *
  * Owns a worker's fsck state: a private copy of the state's image, a mount
- * point, and the checker's output file.
+ * point, the loop device while mounted, and the checker's output file.
  *
  * Per state: the scratch image is copied (reflink or a sparse copy: the
  * walk's image must stay exactly the state, and replaying a journal
@@ -54,7 +55,8 @@ static const char *
 fs_type (enum crash_check_kind kind)
 {
   switch (kind) {
-  case CRASH_CHECK_FSCK_EXT4: return "ext4";
+  case CRASH_CHECK_FSCK_EXT4:
+  case CRASH_CHECK_RECORDS_EXT4: return "ext4";
   case CRASH_CHECK_FSCK_XFS: return "xfs";
   case CRASH_CHECK_FSCK_BTRFS: return "btrfs";
   case CRASH_CHECK_CMD:
@@ -73,6 +75,7 @@ fsck_name (enum crash_check_kind kind)
   case CRASH_CHECK_FSCK_BTRFS: return "btrfs";
   case CRASH_CHECK_CMD:
   case CRASH_CHECK_RECORDS:
+  case CRASH_CHECK_RECORDS_EXT4:
     break;
   }
   g_assert_not_reached ();
@@ -81,7 +84,7 @@ fsck_name (enum crash_check_kind kind)
 int
 crash_fsck_prepare (struct crash_checker *c, char **message)
 {
-  const char *name = fsck_name (c->kind);
+  const char *name;
   g_autofree char *path = NULL;
 
   if (geteuid () != 0) {
@@ -99,6 +102,9 @@ crash_fsck_prepare (struct crash_checker *c, char **message)
     errno = err;
     return -1;
   }
+  if (c->kind == CRASH_CHECK_RECORDS_EXT4)
+    return 0;                   /* mounts only: no fsck program */
+  name = fsck_name (c->kind);
   path = g_find_program_in_path (name);
   for (const char *const *d = (const char *const[]) { "/usr/sbin", "/sbin",
                                                       NULL };
@@ -127,6 +133,7 @@ struct fsck {
   char *copy_path;
   int copy_fd;
   char *mnt;
+  int loop_fd;                  /* while mounted */
   char *out_path;
   int out_fd;
 };
@@ -135,12 +142,18 @@ void *
 crash_fsck_new (const struct crash_checker *c, const char *dir,
                 char **message)
 {
+  /* records:ext4 and fsck:ext4 may share a worker's directory. */
+  const char *who = c->kind == CRASH_CHECK_RECORDS_EXT4 ? "records" : "fsck";
+  g_autofree char *copy = g_strconcat (who, "-copy.img", NULL);
+  g_autofree char *mnt = g_strconcat (who, "-mnt", NULL);
+  g_autofree char *out = g_strconcat (who, ".out", NULL);
   struct fsck *f = g_new0 (struct fsck, 1);
 
   f->c = c;
-  f->copy_path = g_build_filename (dir, "fsck-copy.img", NULL);
-  f->mnt = g_build_filename (dir, "mnt", NULL);
-  f->out_path = g_build_filename (dir, "fsck.out", NULL);
+  f->loop_fd = -1;
+  f->copy_path = g_build_filename (dir, copy, NULL);
+  f->mnt = g_build_filename (dir, mnt, NULL);
+  f->out_path = g_build_filename (dir, out, NULL);
   f->copy_fd = open (f->copy_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
                      0600);
   f->out_fd = open (f->out_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
@@ -165,6 +178,10 @@ crash_fsck_free (void *opaque)
 
   if (!f)
     return;
+  if (f->loop_fd >= 0) {
+    umount2 (f->mnt, MNT_DETACH);
+    close (f->loop_fd);
+  }
   if (f->copy_fd >= 0)
     close (f->copy_fd);
   if (f->out_fd >= 0)
@@ -242,39 +259,76 @@ mount_refused (int err)
   }
 }
 
-/* Mounts the copy and unmounts it: the kernel's recovery. */
-static enum crash_verdict
-replay (struct fsck *f, char **detail)
+const char *
+crash_fsck_mountpoint (void *opaque)
 {
+  struct fsck *f = opaque;
+
+  return f->mnt;
+}
+
+enum crash_verdict
+crash_fsck_mount (void *opaque, const struct crash_state *st, char **detail)
+{
+  struct fsck *f = opaque;
   const char *type = fs_type (f->c->kind);
   const char *opts = f->c->kind == CRASH_CHECK_FSCK_XFS ? "nouuid" : NULL;
-  enum crash_verdict v = CRASH_CONSISTENT;
+  g_autofree char *msg = NULL;
   char dev[64];
-  int lfd, err;
+  int err;
 
-  lfd = loop_attach (f->copy_fd, dev, sizeof dev);
-  if (lfd == -1) {
+  g_assert (f->loop_fd == -1);
+  if (crash_image_copy (st->image, f->copy_fd, &msg) == -1) {
+    *detail = g_strdup_printf ("%s: %s", f->c->spec, msg);
+    return CRASH_CHECK_ERROR;
+  }
+  f->loop_fd = loop_attach (f->copy_fd, dev, sizeof dev);
+  if (f->loop_fd == -1) {
     *detail = g_strdup_printf ("%s: loop device: %s", f->c->spec,
                                g_strerror (errno));
     return CRASH_CHECK_ERROR;
   }
   if (f->c->kind == CRASH_CHECK_FSCK_BTRFS)
     pthread_mutex_lock (&btrfs_lock);
-  if (mount (dev, f->mnt, type, 0, opts) == -1) {
-    err = errno;
-    *detail = g_strdup_printf ("%s: mount (journal replay): %s", f->c->spec,
-                               g_strerror (err));
-    v = mount_refused (err) ? CRASH_INCONSISTENT : CRASH_CHECK_ERROR;
-  } else if (umount2 (f->mnt, 0) == -1) {
-    err = errno;
-    *detail = g_strdup_printf ("%s: umount %s: %s", f->c->spec, f->mnt,
-                               g_strerror (err));
+  if (mount (dev, f->mnt, type, 0, opts) == 0)
+    return CRASH_CONSISTENT;
+  err = errno;
+  if (f->c->kind == CRASH_CHECK_FSCK_BTRFS)
+    pthread_mutex_unlock (&btrfs_lock);
+  close (f->loop_fd);
+  f->loop_fd = -1;
+  *detail = g_strdup_printf ("%s: mount (journal replay): %s", f->c->spec,
+                             g_strerror (err));
+  return mount_refused (err) ? CRASH_INCONSISTENT : CRASH_CHECK_ERROR;
+}
+
+enum crash_verdict
+crash_fsck_unmount (void *opaque, char **detail)
+{
+  struct fsck *f = opaque;
+  enum crash_verdict v = CRASH_CONSISTENT;
+
+  g_assert (f->loop_fd >= 0);
+  /* EBUSY can be another worker's posix_spawn: its child holds a copy of
+   * our descriptors, the records file's included, until it execs. */
+  for (int tries = 0; umount2 (f->mnt, 0) == -1; tries++) {
+    int err = errno;
+
+    if (err == EBUSY && tries < 200) {
+      g_usleep (5000);
+      continue;
+    }
+    if (detail)
+      *detail = g_strdup_printf ("%s: umount %s: %s", f->c->spec, f->mnt,
+                                 g_strerror (err));
     umount2 (f->mnt, MNT_DETACH);
     v = CRASH_CHECK_ERROR;
+    break;
   }
   if (f->c->kind == CRASH_CHECK_FSCK_BTRFS)
     pthread_mutex_unlock (&btrfs_lock);
-  close (lfd);
+  close (f->loop_fd);
+  f->loop_fd = -1;
   return v;
 }
 
@@ -303,6 +357,7 @@ fsck_verdict (enum crash_check_kind kind, int status)
       : code == 1 ? CRASH_INCONSISTENT : CRASH_CHECK_ERROR;
   case CRASH_CHECK_CMD:
   case CRASH_CHECK_RECORDS:
+  case CRASH_CHECK_RECORDS_EXT4:
     break;
   }
   return CRASH_CHECK_ERROR;
@@ -312,7 +367,6 @@ enum crash_verdict
 crash_fsck_run (void *opaque, const struct crash_state *st, char **detail)
 {
   struct fsck *f = opaque;
-  g_autofree char *msg = NULL;
   g_autofree char *tail = NULL;
   g_autofree char *status_text = NULL;
   g_autofree char *prog = g_path_get_basename (f->c->fsck_program);
@@ -320,11 +374,11 @@ crash_fsck_run (void *opaque, const struct crash_state *st, char **detail)
   enum crash_verdict v;
   int status;
 
-  if (crash_image_copy (st->image, f->copy_fd, &msg) == -1) {
-    *detail = g_strdup_printf ("%s: %s", f->c->spec, msg);
-    return CRASH_CHECK_ERROR;
-  }
-  v = replay (f, detail);
+  /* Mount and unmount: the kernel's recovery. */
+  v = crash_fsck_mount (f, st, detail);
+  if (v != CRASH_CONSISTENT)
+    return v;
+  v = crash_fsck_unmount (f, detail);
   if (v != CRASH_CONSISTENT)
     return v;
 
@@ -344,6 +398,7 @@ crash_fsck_run (void *opaque, const struct crash_state *st, char **detail)
     break;
   case CRASH_CHECK_CMD:
   case CRASH_CHECK_RECORDS:
+  case CRASH_CHECK_RECORDS_EXT4:
     g_assert_not_reached ();
   }
   if (ftruncate (f->out_fd, 0) == -1 || lseek (f->out_fd, 0, SEEK_SET) == -1) {

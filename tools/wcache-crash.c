@@ -62,6 +62,7 @@ usage (FILE *fp)
 "  wcache-crash explore LOG --base IMAGE --check CHECK [--check CHECK...]\n"
 "               [-j N] [ENUMERATION OPTIONS] [--keep-going] [--json] [--list]\n"
 "               [--workdir DIR] [--records-offset BYTES] [--records-seed N]\n"
+"               [--records-file PATH]\n"
 "  wcache-crash materialize LOG --base IMAGE --state ID -o OUT\n"
 "  wcache-crash merge [--json] RESULT.json...\n"
 "\n"
@@ -76,7 +77,7 @@ usage (FILE *fp)
 "\n"
 "CHECK: a command (WCACHE_CRASH_IMAGE, WCACHE_CRASH_STATE, WCACHE_CRASH_MARKS\n"
 "in its environment; exit 0 consistent, 1 inconsistent), records,\n"
-"fsck:ext4, fsck:xfs or fsck:btrfs.\n"
+"records:ext4, fsck:ext4, fsck:xfs or fsck:btrfs.\n"
 "\n"
 "Exit status: 0 every state explored is consistent, 1 a state is\n"
 "inconsistent, 2 usage error, bad log or image, or a checker error,\n"
@@ -87,7 +88,8 @@ usage (FILE *fp)
 enum {
   OPT_BASE = 256, OPT_CHECK, OPT_EXHAUSTIVE, OPT_SAMPLES, OPT_TORN, OPT_SEED,
   OPT_FROM_MARK, OPT_TO_MARK, OPT_SHARD, OPT_KEEP_GOING, OPT_JSON, OPT_LIST,
-  OPT_WORKDIR, OPT_RECORDS_OFFSET, OPT_RECORDS_SEED, OPT_STATE,
+  OPT_WORKDIR, OPT_RECORDS_OFFSET, OPT_RECORDS_SEED, OPT_RECORDS_FILE,
+  OPT_STATE,
   OPT_NO_PROGRESS,
 };
 
@@ -107,6 +109,7 @@ static const struct option long_options[] = {
   { "workdir", required_argument, NULL, OPT_WORKDIR },
   { "records-offset", required_argument, NULL, OPT_RECORDS_OFFSET },
   { "records-seed", required_argument, NULL, OPT_RECORDS_SEED },
+  { "records-file", required_argument, NULL, OPT_RECORDS_FILE },
   { "state", required_argument, NULL, OPT_STATE },
   { "output", required_argument, NULL, 'o' },
   { "jobs", required_argument, NULL, 'j' },
@@ -210,6 +213,12 @@ parse_args (int argc, char **argv, struct args *a)
         return fail ("--records-seed %s: not a number", optarg);
       a->records.seed = x;
       a->records.have_seed = true;
+      break;
+    case OPT_RECORDS_FILE:
+      if (!*optarg || strstr (optarg, ".."))
+        return fail ("--records-file %s: a path inside the filesystem",
+                     optarg);
+      a->records.file = optarg;
       break;
     case OPT_STATE: a->state = optarg; break;
     case 'o': a->out = optarg; break;
