@@ -78,6 +78,11 @@ check "applog under wcache unsafe: the check script finds the loss (rc=$rc)" \
   eval '[ "$rc" = 0 ] && [ "$(field outcome)" = LOSS_DETECTED ] && grep -q "record [0-9]* missing" <<<"$out"'
 
 # ---- what explore refuses.
+echo 'wg_fail "at once"' > "$tmpdir/fail.sh"
+"$guest" explore --script="$tmpdir/fail.sh" --seed=2206 >"$tmpdir/err" 2>&1
+rc=$?
+check "a guest that acknowledges no record: nothing to explore (exit 2)" \
+  eval '[ $rc = 2 ] && grep -q "acknowledged no record" "$tmpdir/err" && grep -q "WG error at once" "$tmpdir/err"'
 "$guest" explore --cut=records:5 >"$tmpdir/err" 2>&1
 rc=$?
 check "explore refuses --cut (exit 2)" eval '[ $rc = 2 ] && grep -q "explore cuts everywhere" "$tmpdir/err"'
