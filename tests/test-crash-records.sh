@@ -71,4 +71,18 @@ check "records and a command: exit 0" test $rc = 0
 check "the command sees the MARKs in order: the last is the crash point's" \
   grep -qx 'record 12' "$T/marks.seen"
 
+# A log without "record N" marks: nothing to check, seed given or not.
+log_through_wcache nomarks 4M "
+h.pwrite(b'x' * 4096, 1048576 + 4096)
+h.flush()
+ctl('mark not a record')
+"
+for seed in "" "--records-seed 4242"; do
+  # shellcheck disable=SC2086
+  crash explore "$T/nomarks.log" --base "$T/nomarks.base" --check records $seed > "$T/nomarks.out" 2>&1
+  rc=$?
+  check "no record marks${seed:+ ($seed)}: refused, nothing to check (exit 2)" \
+    eval 'test $rc = 2 && grep -q "has no MARK \"record N\": nothing to check" "$T/nomarks.out"'
+done
+
 done_testing

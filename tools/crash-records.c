@@ -160,28 +160,26 @@ crash_records_prepare (struct crash_checker *c, const struct crash_model *m,
                        char **message)
 {
   const struct crash_log *log = m->log;
+  int64_t n = -1;
+  size_t j;
 
-  for (size_t j = 0; j < log->nr_marks; j++) {
-    int64_t n = crash_record_of_mark (log->marks[j].text);
-
-    if (n < 0)
-      continue;
-    if (c->records.have_seed)
-      break;
-    if ((c->kind == CRASH_CHECK_RECORDS_EXT4
-         ? seed_from_log_anywhere (m, n, log->marks[j].index,
-                                   &c->records.seed, message)
-         : seed_from_log (m, c->records.offset, n, log->marks[j].index,
-                          &c->records.seed, message)) == -1)
-      return -1;
-    c->records.have_seed = true;
-    break;
-  }
-  if (!c->records.have_seed) {
+  for (j = 0; j < log->nr_marks && n < 0; j++)
+    n = crash_record_of_mark (log->marks[j].text);
+  if (n < 0) {
     *message = g_strdup_printf ("--check %s: the log has no MARK"
                                 " \"record N\": nothing to check", c->spec);
     errno = EINVAL;
     return -1;
+  }
+  if (!c->records.have_seed) {
+    uint64_t before = log->marks[j - 1].index;
+
+    if ((c->kind == CRASH_CHECK_RECORDS_EXT4
+         ? seed_from_log_anywhere (m, n, before, &c->records.seed, message)
+         : seed_from_log (m, c->records.offset, n, before, &c->records.seed,
+                          message)) == -1)
+      return -1;
+    c->records.have_seed = true;
   }
   if (c->kind == CRASH_CHECK_RECORDS_EXT4) {
     if (!c->records.file)
