@@ -50,7 +50,7 @@
 NBDKIT_DLL_PUBLIC int wcache_debug_verbose = 0;
 
 enum advertise { ADVERTISE_AUTO, ADVERTISE_ALWAYS };
-enum cut_action { CUT_ACTION_EIO, CUT_ACTION_EXIT };
+enum cut_action { CUT_ACTION_EIO, CUT_ACTION_EXIT, CUT_ACTION_HANG };
 
 /* Configuration (written only before threads start). */
 static struct wc_config cfg = {
@@ -350,8 +350,10 @@ config_cut_action (const char *key, const char *value)
     cut_action = CUT_ACTION_EIO;
   else if (strcmp (value, "exit") == 0)
     cut_action = CUT_ACTION_EXIT;
+  else if (strcmp (value, "hang") == 0)
+    cut_action = CUT_ACTION_HANG;
   else {
-    nbdkit_error ("%s: '%s' is not eio or exit", key, value);
+    nbdkit_error ("%s: '%s' is not eio, exit or hang", key, value);
     return -1;
   }
   return 0;
@@ -482,7 +484,8 @@ wcache_config_complete (nbdkit_next_config_complete *next,
   "wcache-seed=N               Seed for random, ordered and torn cuts.\n" \
   "wcache-cut-p=P              Survival probability (default 0.5).\n" \
   "wcache-cut-unit=SIZE        Torn cuts: atomic unit (default 512).\n" \
-  "wcache-cut-action=eio|exit  After a cut: fail requests (default) or exit.\n" \
+  "wcache-cut-action=eio|exit|hang  After a cut: fail requests (default),\n" \
+  "                             exit, or answer nothing until power-on.\n" \
   "wcache-oracle=BOOL          Record durability and check each cut.\n" \
   "wcache-log=PATH             Log every acknowledged request to PATH\n" \
   "                            (dm-log-writes format; see wcache(7)).\n" \
@@ -904,6 +907,23 @@ req_flags (const struct handle *h, uint32_t flags)
     (h->writethrough ? WC_WRITETHROUGH : 0);
 }
 
+/* wcache-cut-action=hang: a dead disk answers nothing, so a request the
+ * cut failed gets no reply while the power is off.  A harness can then
+ * stop its client at the instant of the cut, before the client sees an
+ * error and acts on it.  The request fails with EIO at power-on, or when
+ * nbdkit shuts down or the client goes away (nbdkit_nanosleep returns
+ * early for those).  Polled: the engine has no power-on wait, and a few
+ * milliseconds are nothing to a dead disk. */
+static void
+hang_while_off (const struct handle *h)
+{
+  if (cut_action != CUT_ACTION_HANG)
+    return;
+  while (!wc_powered (h->e))
+    if (nbdkit_nanosleep (0, 10 * 1000 * 1000) == -1)
+      break;
+}
+
 /* A connection that was open across a power cut keeps failing with EIO,
  * even after power-on, as a device reset would: its client must reconnect.
  * (Connections made while the power is off work once it is back on.)  The
@@ -915,6 +935,7 @@ cut_since_open (const struct handle *h, const char *op, int *err)
   if (wc_epoch (h->e) == h->epoch)
     return false;
   nbdkit_debug ("%s: the power was cut since this connection opened", op);
+  hang_while_off (h);
   *err = EIO;
   return true;
 }
@@ -936,8 +957,10 @@ static int
 failed (const struct handle *h, const char *op, int *err)
 {
   *err = errno;
-  if (!wc_powered (h->e))
+  if (!wc_powered (h->e)) {
     nbdkit_debug ("%s: power is off: %s", op, strerror (*err));
+    hang_while_off (h);
+  }
   else
     nbdkit_error ("%s: %s", op, strerror (*err));
   return -1;
