@@ -59,6 +59,13 @@ not_ok ()
   echo "not ok $_tap_n - $*"
 }
 
+# skip "description" "reason": one test skipped (TAP # SKIP).
+skip ()
+{
+  _tap_n=$((_tap_n + 1))
+  echo "ok $_tap_n - $1 # SKIP $2"
+}
+
 # check "description" COMMAND...: ok if the command succeeds.
 check ()
 {

@@ -82,10 +82,22 @@ rc=$?
 check "the wrong --records-seed: the records are another run's" \
   eval 'test $rc = 1 && grep -q "record 1 stale" "$T/seed.out"'
 
-crash explore "$T/fsync.log" --base "$T/fsync.base" --check records:xfs > "$T/bad.out" 2>&1
+crash explore "$T/fsync.log" --base "$T/fsync.base" --check records:zfs > "$T/bad.out" 2>&1
 rc=$?
-check "records:xfs is refused as a usage error" \
-  eval 'test $rc = 2 && grep -q "records:xfs: records on a raw disk" "$T/bad.out"'
+check "records:zfs is refused as a usage error, naming the filesystems" \
+  eval 'test $rc = 2 && grep -q "records:zfs: records on a raw disk.*records:btrfs" "$T/bad.out"'
+
+# The same ext4 states read as xfs: every mount is refused, which is
+# inconsistent, not a checker error (records:xfs mounts with -t xfs).
+if grep -qw xfs /proc/filesystems; then
+  crash explore "$T/fsync.log" --base "$T/fsync.base" --check records:xfs \
+    > "$T/xfs.out" 2>&1
+  rc=$?
+  check "records:xfs on an ext4 image: inconsistent (exit 1), the mount refused" \
+    eval 'test $rc = 1 && grep -q "records:xfs: mount" "$T/xfs.out"'
+else
+  skip "records:xfs on an ext4 image" "the kernel has no xfs"
+fi
 
 # The image copies and mounts are gone afterwards.
 check "no mount left behind" eval '! grep -q "$T" /proc/mounts'

@@ -51,11 +51,17 @@ crash_checker_parse (const char *spec, char **message)
   c->spec = g_strdup (spec);
   if (strcmp (spec, "records") == 0)
     c->kind = CRASH_CHECK_RECORDS;
-  else if (strcmp (spec, "records:ext4") == 0)
-    c->kind = CRASH_CHECK_RECORDS_EXT4;
+  else if (strcmp (spec, "records:ext4") == 0 ||
+           strcmp (spec, "records:xfs") == 0 ||
+           strcmp (spec, "records:btrfs") == 0) {
+    c->kind = CRASH_CHECK_RECORDS_FS;
+    c->fs = spec + strlen ("records:");
+  }
   else if (g_str_has_prefix (spec, "records:")) {
     *message = g_strdup_printf ("--check %s: records on a raw disk"
-                                " (records) or in ext4 (records:ext4)", spec);
+                                " (records) or in a file of a filesystem"
+                                " (records:ext4, records:xfs,"
+                                " records:btrfs)", spec);
     crash_checker_free (c);
     errno = EINVAL;
     return NULL;
@@ -122,7 +128,7 @@ crash_checker_prepare (struct crash_checker *c, const struct crash_model *m,
   case CRASH_CHECK_CMD:
     return resolve_program (c, message);
   case CRASH_CHECK_RECORDS:
-  case CRASH_CHECK_RECORDS_EXT4:
+  case CRASH_CHECK_RECORDS_FS:
     c->records = *ro;
     return crash_records_prepare (c, m, message);
   case CRASH_CHECK_FSCK_EXT4:
@@ -261,7 +267,7 @@ crash_check_new (const struct crash_checker *c, const struct crash_model *m,
     break;
   }
   case CRASH_CHECK_RECORDS:
-  case CRASH_CHECK_RECORDS_EXT4:
+  case CRASH_CHECK_RECORDS_FS:
     k->builtin = crash_records_new (c, m, dir, message);
     if (!k->builtin) {
       crash_check_free (k);
@@ -290,7 +296,7 @@ crash_check_free (struct crash_check *k)
   case CRASH_CHECK_CMD:
     break;
   case CRASH_CHECK_RECORDS:
-  case CRASH_CHECK_RECORDS_EXT4:
+  case CRASH_CHECK_RECORDS_FS:
     crash_records_free (k->builtin);
     break;
   case CRASH_CHECK_FSCK_EXT4:
@@ -359,7 +365,7 @@ crash_check_run (struct crash_check *k, const struct crash_state *st,
   case CRASH_CHECK_CMD:
     return run_cmd (k, st, detail);
   case CRASH_CHECK_RECORDS:
-  case CRASH_CHECK_RECORDS_EXT4:
+  case CRASH_CHECK_RECORDS_FS:
     return crash_records_run (k->builtin, st, detail);
   case CRASH_CHECK_FSCK_EXT4:
   case CRASH_CHECK_FSCK_XFS:

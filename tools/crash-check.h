@@ -12,7 +12,8 @@
  *                  standard input /dev/null, its output kept for the report
  *   records        the guest harness's self-identifying records on a raw
  *                  disk (crash-records.c)
- *   records:ext4   the same records in a file of an ext4 filesystem, read
+ *   records:ext4|xfs|btrfs
+ *                  the same records in a file of that filesystem, read
  *                  through a recovered mount of a copy (crash-records.c,
  *                  with crash-fsck.c's mount)
  *   fsck:ext4|xfs|btrfs
@@ -53,7 +54,7 @@ const char *crash_verdict_name (enum crash_verdict v);
 enum crash_check_kind {
   CRASH_CHECK_CMD,
   CRASH_CHECK_RECORDS,
-  CRASH_CHECK_RECORDS_EXT4,
+  CRASH_CHECK_RECORDS_FS,
   CRASH_CHECK_FSCK_EXT4,
   CRASH_CHECK_FSCK_XFS,
   CRASH_CHECK_FSCK_BTRFS,
@@ -66,7 +67,7 @@ enum crash_check_kind {
 
 struct crash_records_opts {
   uint64_t offset;              /* raw: record N lies at offset + N * 4096 */
-  const char *file;             /* records:ext4: the file, from the root
+  const char *file;             /* records:FS: the file, from the root
                                  * (record N at N * 4096 in it) */
   bool have_seed;
   uint32_t seed;                /* else found in the log */
@@ -78,6 +79,7 @@ struct crash_checker {
   char **argv;                  /* CMD: the words; argv[0] resolved */
   struct crash_records_opts records;
   char *fsck_program;           /* fsck: the program, resolved */
+  const char *fs;               /* records:FS and fsck:FS: ext4, xfs, btrfs */
 };
 
 /* What a checker is told about one state. */

@@ -1,5 +1,5 @@
 /* wcache-crash: the filesystem checkers (--check=fsck:ext4|xfs|btrfs),
- * and the recovered mount that records:ext4 reads its file through.
+ * and the recovered mount that records:FS reads its file through.
  *
  * Owns a worker's fsck state: a private copy of the state's image, a mount
  * point, the loop device while mounted, and the checker's output file.
@@ -52,11 +52,11 @@
 static pthread_mutex_t btrfs_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *
-fs_type (enum crash_check_kind kind)
+fs_type (const struct crash_checker *c)
 {
-  switch (kind) {
-  case CRASH_CHECK_FSCK_EXT4:
-  case CRASH_CHECK_RECORDS_EXT4: return "ext4";
+  switch (c->kind) {
+  case CRASH_CHECK_RECORDS_FS: return c->fs;
+  case CRASH_CHECK_FSCK_EXT4: return "ext4";
   case CRASH_CHECK_FSCK_XFS: return "xfs";
   case CRASH_CHECK_FSCK_BTRFS: return "btrfs";
   case CRASH_CHECK_CMD:
@@ -75,7 +75,7 @@ fsck_name (enum crash_check_kind kind)
   case CRASH_CHECK_FSCK_BTRFS: return "btrfs";
   case CRASH_CHECK_CMD:
   case CRASH_CHECK_RECORDS:
-  case CRASH_CHECK_RECORDS_EXT4:
+  case CRASH_CHECK_RECORDS_FS:
     break;
   }
   g_assert_not_reached ();
@@ -90,7 +90,7 @@ crash_fsck_prepare (struct crash_checker *c, char **message)
   if (geteuid () != 0) {
     *message = g_strdup_printf ("--check %s: needs root: the kernel replays"
                                 " the %s journal through a loop mount",
-                                c->spec, fs_type (c->kind));
+                                c->spec, fs_type (c));
     errno = EPERM;
     return -1;
   }
@@ -102,7 +102,7 @@ crash_fsck_prepare (struct crash_checker *c, char **message)
     errno = err;
     return -1;
   }
-  if (c->kind == CRASH_CHECK_RECORDS_EXT4)
+  if (c->kind == CRASH_CHECK_RECORDS_FS)
     return 0;                   /* mounts only: no fsck program */
   name = fsck_name (c->kind);
   path = g_find_program_in_path (name);
@@ -142,8 +142,8 @@ void *
 crash_fsck_new (const struct crash_checker *c, const char *dir,
                 char **message)
 {
-  /* records:ext4 and fsck:ext4 may share a worker's directory. */
-  const char *who = c->kind == CRASH_CHECK_RECORDS_EXT4 ? "records" : "fsck";
+  /* records:FS and fsck:FS may share a worker's directory. */
+  const char *who = c->kind == CRASH_CHECK_RECORDS_FS ? "records" : "fsck";
   g_autofree char *copy = g_strconcat (who, "-copy.img", NULL);
   g_autofree char *mnt = g_strconcat (who, "-mnt", NULL);
   g_autofree char *out = g_strconcat (who, ".out", NULL);
@@ -271,8 +271,8 @@ enum crash_verdict
 crash_fsck_mount (void *opaque, const struct crash_state *st, char **detail)
 {
   struct fsck *f = opaque;
-  const char *type = fs_type (f->c->kind);
-  const char *opts = f->c->kind == CRASH_CHECK_FSCK_XFS ? "nouuid" : NULL;
+  const char *type = fs_type (f->c);
+  const char *opts = strcmp (type, "xfs") == 0 ? "nouuid" : NULL;
   g_autofree char *msg = NULL;
   char dev[64];
   int err;
@@ -288,12 +288,12 @@ crash_fsck_mount (void *opaque, const struct crash_state *st, char **detail)
                                g_strerror (errno));
     return CRASH_CHECK_ERROR;
   }
-  if (f->c->kind == CRASH_CHECK_FSCK_BTRFS)
+  if (strcmp (type, "btrfs") == 0)
     pthread_mutex_lock (&btrfs_lock);
   if (mount (dev, f->mnt, type, 0, opts) == 0)
     return CRASH_CONSISTENT;
   err = errno;
-  if (f->c->kind == CRASH_CHECK_FSCK_BTRFS)
+  if (strcmp (type, "btrfs") == 0)
     pthread_mutex_unlock (&btrfs_lock);
   close (f->loop_fd);
   f->loop_fd = -1;
@@ -306,6 +306,7 @@ enum crash_verdict
 crash_fsck_unmount (void *opaque, char **detail)
 {
   struct fsck *f = opaque;
+  const char *type = fs_type (f->c);
   enum crash_verdict v = CRASH_CONSISTENT;
 
   g_assert (f->loop_fd >= 0);
@@ -325,7 +326,7 @@ crash_fsck_unmount (void *opaque, char **detail)
     v = CRASH_CHECK_ERROR;
     break;
   }
-  if (f->c->kind == CRASH_CHECK_FSCK_BTRFS)
+  if (strcmp (type, "btrfs") == 0)
     pthread_mutex_unlock (&btrfs_lock);
   close (f->loop_fd);
   f->loop_fd = -1;
@@ -357,7 +358,7 @@ fsck_verdict (enum crash_check_kind kind, int status)
       : code == 1 ? CRASH_INCONSISTENT : CRASH_CHECK_ERROR;
   case CRASH_CHECK_CMD:
   case CRASH_CHECK_RECORDS:
-  case CRASH_CHECK_RECORDS_EXT4:
+  case CRASH_CHECK_RECORDS_FS:
     break;
   }
   return CRASH_CHECK_ERROR;
@@ -398,7 +399,7 @@ crash_fsck_run (void *opaque, const struct crash_state *st, char **detail)
     break;
   case CRASH_CHECK_CMD:
   case CRASH_CHECK_RECORDS:
-  case CRASH_CHECK_RECORDS_EXT4:
+  case CRASH_CHECK_RECORDS_FS:
     g_assert_not_reached ();
   }
   if (ftruncate (f->out_fd, 0) == -1 || lseek (f->out_fd, 0, SEEK_SET) == -1) {

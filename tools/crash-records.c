@@ -1,12 +1,12 @@
-/* wcache-crash: the records checkers (--check=records, records:ext4).
+/* wcache-crash: the records checkers (--check=records, records:FS).
  *
  * Owns the check of the guest harness's self-identifying records
  * (tools/guest/lib.sh): record N is one 4096-byte block of 64 identical
  * 64-byte lines
  *     "WCREC seed=SSSSSSSSSS rec=NNNNNNNN " + 28 '.' + "\n"
  * written on the raw disk at offset + N * 4096 (offset: 1 MiB, the
- * guest's WG_RAW_BASE blocks), or with records:ext4 at N * 4096 in a file
- * of an ext4 filesystem (the guest's /records), read through a mount of
+ * guest's WG_RAW_BASE blocks), or with records:FS at N * 4096 in a file
+ * of an ext4, XFS or btrfs filesystem (the guest's /records), read through a mount of
  * a copy of the state, after the kernel has replayed the journal as a
  * reboot would (crash-fsck.c).  The host puts a MARK "record N" into the
  * write log the moment the guest says record N is durable, so the rule is:
@@ -16,7 +16,7 @@
  * run's data) or corrupt.
  *
  * The seed is the one in the log's own copy of the first marked record
- * (raw: the last write before its MARK that covers it; ext4: the last
+ * (raw: the last write before its MARK that covers it; a filesystem: the last
  * write before it holding a line of that record, wherever the filesystem
  * put it), unless given.
  *
@@ -89,7 +89,7 @@ line_of_record (const char *line, uint32_t n, uint32_t *seed)
   return true;
 }
 
-/* records:ext4: the seed in the newest write before entry `before` that
+/* records:FS: the seed in the newest write before entry `before` that
  * holds a line of record n, at any 64-byte boundary of the disk. */
 static int
 seed_from_log_anywhere (const struct crash_model *m, uint32_t n,
@@ -118,7 +118,7 @@ seed_from_log_anywhere (const struct crash_model *m, uint32_t n,
           return 0;
     }
   }
-  *message = g_strdup_printf ("--check records:ext4: no line of record %"
+  *message = g_strdup_printf ("--check records:FS: no line of record %"
                               PRIu32 " in the log's writes before its MARK"
                               " (give --records-seed)", n);
   errno = EINVAL;
@@ -174,14 +174,14 @@ crash_records_prepare (struct crash_checker *c, const struct crash_model *m,
   if (!c->records.have_seed) {
     uint64_t before = log->marks[j - 1].index;
 
-    if ((c->kind == CRASH_CHECK_RECORDS_EXT4
+    if ((c->kind == CRASH_CHECK_RECORDS_FS
          ? seed_from_log_anywhere (m, n, before, &c->records.seed, message)
          : seed_from_log (m, c->records.offset, n, before, &c->records.seed,
                           message)) == -1)
       return -1;
     c->records.have_seed = true;
   }
-  if (c->kind == CRASH_CHECK_RECORDS_EXT4) {
+  if (c->kind == CRASH_CHECK_RECORDS_FS) {
     if (!c->records.file)
       c->records.file = "records";
     while (*c->records.file == '/')
@@ -194,7 +194,7 @@ crash_records_prepare (struct crash_checker *c, const struct crash_model *m,
 struct records {
   const struct crash_log *log;
   const struct crash_checker *c;
-  void *mount;                  /* records:ext4: the recovered mount */
+  void *mount;                  /* records:FS: the recovered mount */
   uint32_t seed;
   uint64_t offset;
   int64_t *rec_of_mark;         /* per MARK: its record, or -1 */
@@ -209,7 +209,7 @@ crash_records_new (const struct crash_checker *c, const struct crash_model *m,
 {
   struct records *r = g_new0 (struct records, 1);
 
-  if (c->kind == CRASH_CHECK_RECORDS_EXT4) {
+  if (c->kind == CRASH_CHECK_RECORDS_FS) {
     r->mount = crash_fsck_new (c, dir, message);
     if (!r->mount) {
       g_free (r);
@@ -337,9 +337,9 @@ check_marked (struct records *r, const struct crash_state *st, int fd,
   return CRASH_INCONSISTENT;
 }
 
-/* records:ext4: through a recovered mount of a copy of the state. */
+/* records:FS: through a recovered mount of a copy of the state. */
 static enum crash_verdict
-run_ext4 (struct records *r, const struct crash_state *st, char **detail)
+run_fs (struct records *r, const struct crash_state *st, char **detail)
 {
   g_autofree char *path = NULL;
   enum crash_verdict v, u;
@@ -378,7 +378,7 @@ crash_records_run (void *opaque, const struct crash_state *st, char **detail)
   struct records *r = opaque;
 
   if (r->mount)
-    return run_ext4 (r, st, detail);
+    return run_fs (r, st, detail);
   return check_marked (r, st, st->image_fd, st->image, r->offset, true,
                        detail);
 }
