@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CI-sized guest crash matrix: a real Linux guest (TCG) on virtio-blk
 # over NBD from nbdkit --filter=wcache, a workload that reports durable
-# records on the console, a power cut, a check on the host.  Each cell
+# records on the console, a power cut, a check on the host, on a raw disk,
+# ext4, XFS and btrfs, and SQLite.  Each cell
 # asserts its expected verdict, including cells that must detect loss.
 # About 5 s per cycle; skips if QEMU or the guest packages are missing.
 
@@ -19,6 +20,9 @@ cells=(
   "LOSS_DETECTED|--workload=sync --fs=raw --qemu-cache=writeback --cut=records:20 --policy=lose --seed=1006"
   "LOSS_DETECTED|--workload=fsync --fs=raw --qemu-cache=writeback --guest-switch=write_cache_wt --cut=records:20 --policy=lose --seed=1007"
   "LOSS_DETECTED|--workload=fsync --fs=ext4 --qemu-cache=writeback --wcache-mode=unsafe --cut=records:20 --policy=lose --seed=1008"
+  "no_loss|--workload=direct --fs=btrfs --qemu-cache=writeback --cut=flushes:40 --policy=torn --seed=1012"
+  "no_loss|--workload=fsync --fs=xfs --qemu-cache=none --cut=writes:60 --policy=random --seed=1013"
+  "no_loss|--workload=sqlite --sqlite=wal:full --fs=ext4 --qemu-cache=writeback --cut=records:20 --policy=lose --seed=1014"
 )
 
 for cell in "${cells[@]}"; do

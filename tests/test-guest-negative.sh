@@ -44,4 +44,56 @@ rc=$?
 echo "$out" | sed 's/^/# /'
 check "raw sync-only + keep: no loss" [ "$(field outcome)" = no_loss ]
 check "raw sync-only + keep: run succeeds (rc=$rc)" [ "$rc" = 0 ]
+
+# 4. SQLite's safest setting on a disk that drops flushes (wcache unsafe),
+#    told it is safe: the host's SQLite check must find the lost rows.
+out=$(TMPDIR=$tmpdir timeout 120 "$guest" run --workload=sqlite --sqlite=wal:full \
+        --fs=ext4 --wcache-mode=unsafe --cut=records:15 --policy=lose --seed=4545 --expect=safe 2>&1)
+rc=$?
+echo "$out" | sed 's/^/# /'
+check "sqlite wal:full on unsafe: verdict is loss detected" [ "$(field outcome)" = LOSS_DETECTED ]
+check "sqlite wal:full on unsafe: rows counted lost ($(field lost))" [ "$(field lost)" -gt 0 ]
+check "sqlite wal:full on unsafe: the run fails when safety was expected (rc=$rc)" [ "$rc" = 1 ]
+
+# 5. The EIO window: the disk fails and the guest runs on for 1 s.  The
+#    fsync workload sees the error and announces nothing more; the sync
+#    workload uses sync(2), which cannot report it: records announced
+#    after the disk failed are lost, an error-handling finding (exit 3),
+#    with the guest kernel's messages.
+out=$(TMPDIR=$tmpdir timeout 120 "$guest" run --workload=fsync --fs=ext4 \
+        --cut=records:15 --policy=lose --eio-window=1000 --seed=4646 2>&1)
+rc=$?
+echo "$out" | sed 's/^/# /'
+check "eio window, fsync: no loss, no finding (rc=$rc)" \
+  eval '[ "$rc" = 0 ] && [ "$(field outcome)" = no_loss ] && [ "$(field finding)" = no ]'
+check "eio window, fsync: nothing lost that was announced after the disk failed" [ "$(field late_lost)" = 0 ]
+out=$(TMPDIR=$tmpdir timeout 120 "$guest" run --workload=sync --fs=ext4 \
+        --cut=records:15 --policy=lose --eio-window=1000 --seed=4747 2>&1)
+rc=$?
+echo "$out" | sed 's/^/# /'
+check "eio window, sync(2): records announced after the disk failed were lost ($(field late_lost))" \
+  [ "$(field late_lost)" -gt 0 ]
+check "eio window, sync(2): reported as an error-handling finding, exit 3 (rc=$rc)" \
+  eval '[ "$rc" = 3 ] && [ "$(field finding)" = yes ] && grep -q "^error handling: FINDING" <<<"$out"'
+check "eio window, sync(2): the power-loss verdict stays correct" [ "$(field correct)" = yes ]
+check "eio window, sync(2): the guest kernel's I/O errors are shown" \
+  grep -q "^  console: .*I/O error" <<<"$out"
+
+# 6. What run refuses before it boots anything (exit 2, saying why).
+refused ()
+{
+  local want=$1
+  shift
+  out=$("$guest" "$@" 2>&1)
+  rc=$?
+  [ "$rc" = 2 ] && grep -q -- "$want" <<<"$out"
+}
+check "--workload=sqlite on a raw disk is refused" \
+  refused "needs a filesystem" run --workload=sqlite --fs=raw
+check "--sqlite=bogus is refused, naming the choices" \
+  refused "JOURNAL:SYNC" run --workload=sqlite --fs=ext4 --sqlite=wal:bogus
+check "--git-fsync=bogus is refused" refused "bad --git-fsync" run --workload=git --fs=ext4 --git-fsync=bogus
+check "--fs=zfs is refused, naming the filesystems" refused "raw, ext4, xfs or btrfs" run --fs=zfs
+check "--eio-window is an option of run only" refused "an option of run" explore --eio-window=100
+check "--eio-window=0 is refused" refused "bad --eio-window" run --eio-window=0
 done_testing

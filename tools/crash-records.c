@@ -304,6 +304,18 @@ check_marked (struct records *r, const struct crash_state *st, int fd,
     if (fd >= 0) {
       got = pread (fd, r->got, CRASH_RECORD_SIZE,
                    base + (uint64_t) n * CRASH_RECORD_SIZE);
+      /* A filesystem that checksums data (btrfs) refuses a block whose
+       * write the state lost with EIO: that is the loss, reported by
+       * the filesystem, not a failure of the check. */
+      if (got == -1 && errno == EIO && r->mount) {
+        if (lost++ < 3) {
+          if (!why)
+            why = g_string_new ("");
+          g_string_append_printf (why, " record %" PRId64 " unreadable"
+                                  " (EIO from the filesystem);", n);
+        }
+        continue;
+      }
       if (got == -1) {
         *detail = g_strdup_printf ("%s: %s: read: %s", r->c->spec, name,
                                    g_strerror (errno));

@@ -1,7 +1,7 @@
 # Records written buffered, each followed by fsync (dd conv=fsync).
 i=1
 while [ $i -le $wg_n ]; do
-  if [ "$wg_fs" = ext4 ]; then
+  if [ "$wg_fs" != raw ]; then
     wg_write $i /mnt/records $i conv=notrunc,fsync || { wg_fail "record $i"; break; }
   else
     wg_write $i /dev/vda $((WG_RAW_BASE + i)) conv=notrunc,fsync || { wg_fail "record $i"; break; }

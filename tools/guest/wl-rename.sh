@@ -1,10 +1,10 @@
-# Rename-over churn.  ext4: write cur.tmp, fsync it, rename over cur,
+# Rename-over churn.  A filesystem: write cur.tmp, fsync it, rename over cur,
 # fsync the directory; then record i is durable (cur holds i or later).
 # Raw disk, the same idea without a filesystem: write record i into slot
 # i%2, fsync, then write it as the commit block, fsync.
 i=1
 while [ $i -le $wg_n ]; do
-  if [ "$wg_fs" = ext4 ]; then
+  if [ "$wg_fs" != raw ]; then
     wg_write $i /mnt/cur.tmp 0 conv=fsync || { wg_fail "record $i"; break; }
     mv /mnt/cur.tmp /mnt/cur || { wg_fail "rename $i"; break; }
     sync /mnt || { wg_fail "dirsync $i"; break; }
