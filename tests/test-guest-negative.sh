@@ -12,12 +12,19 @@
 
 field () { sed -n "s/^RESULT .* $1=\\([^ ]*\\).*/\\1/p" <<<"$out"; }
 
+# cycle OPTIONS...: one run; its output in $out (also shown), its status
+# in $rc.
+cycle ()
+{
+  out=$(TMPDIR=$tmpdir timeout 120 "$guest" run "$@" 2>&1)
+  rc=$?
+  echo "$out" | sed 's/^/# /'
+}
+
 # 1. wcache unsafe + fsync on ext4, told (wrongly) that it is safe: the
 #    harness must report the loss and fail the run.
-out=$(TMPDIR=$tmpdir timeout 120 "$guest" run --workload=fsync --fs=ext4 \
-        --wcache-mode=unsafe --cut=records:15 --policy=lose --seed=4242 --expect=safe 2>&1)
-rc=$?
-echo "$out" | sed 's/^/# /'
+cycle --workload=fsync --fs=ext4 \
+        --wcache-mode=unsafe --cut=records:15 --policy=lose --seed=4242 --expect=safe
 check "unsafe+fsync: verdict is loss detected" [ "$(field outcome)" = LOSS_DETECTED ]
 check "unsafe+fsync: acknowledged records were counted lost" [ "$(field lost)" -gt 0 ]
 check "unsafe+fsync: the run fails when safety was expected (rc=$rc)" [ "$rc" = 1 ]
@@ -26,10 +33,8 @@ check "unsafe+fsync: prints the seed and a reproducer" \
   grep -q '^reproduce: tools/wcache-guest run .*--seed=4242' <<<"$out"
 
 # 2. raw disk, sync only, lose cut: every acknowledged record is lost.
-out=$(TMPDIR=$tmpdir timeout 120 "$guest" run --workload=sync --fs=raw \
-        --cut=records:15 --policy=lose --seed=4343 2>&1)
-rc=$?
-echo "$out" | sed 's/^/# /'
+cycle --workload=sync --fs=raw \
+        --cut=records:15 --policy=lose --seed=4343
 check "raw sync-only + lose: verdict is loss detected" [ "$(field outcome)" = LOSS_DETECTED ]
 lost=$(field lost) acked=$(field acked)
 check "raw sync-only + lose: every acknowledged record is lost ($lost of $acked)" \
@@ -38,19 +43,15 @@ check "raw sync-only + lose: expected loss, so the run succeeds (rc=$rc)" [ "$rc
 
 # 3. the control of the control: the same raw sync-only workload with
 #    `keep` (a clean power loss) loses nothing.
-out=$(TMPDIR=$tmpdir timeout 120 "$guest" run --workload=sync --fs=raw \
-        --cut=records:15 --policy=keep --seed=4444 2>&1)
-rc=$?
-echo "$out" | sed 's/^/# /'
+cycle --workload=sync --fs=raw \
+        --cut=records:15 --policy=keep --seed=4444
 check "raw sync-only + keep: no loss" [ "$(field outcome)" = no_loss ]
 check "raw sync-only + keep: run succeeds (rc=$rc)" [ "$rc" = 0 ]
 
 # 4. SQLite's safest setting on a disk that drops flushes (wcache unsafe),
 #    told it is safe: the host's SQLite check must find the lost rows.
-out=$(TMPDIR=$tmpdir timeout 120 "$guest" run --workload=sqlite --sqlite=wal:full \
-        --fs=ext4 --wcache-mode=unsafe --cut=records:15 --policy=lose --seed=4545 --expect=safe 2>&1)
-rc=$?
-echo "$out" | sed 's/^/# /'
+cycle --workload=sqlite --sqlite=wal:full \
+        --fs=ext4 --wcache-mode=unsafe --cut=records:15 --policy=lose --seed=4545 --expect=safe
 check "sqlite wal:full on unsafe: verdict is loss detected" [ "$(field outcome)" = LOSS_DETECTED ]
 check "sqlite wal:full on unsafe: rows counted lost ($(field lost))" [ "$(field lost)" -gt 0 ]
 check "sqlite wal:full on unsafe: the run fails when safety was expected (rc=$rc)" [ "$rc" = 1 ]
@@ -60,17 +61,13 @@ check "sqlite wal:full on unsafe: the run fails when safety was expected (rc=$rc
 #    workload uses sync(2), which cannot report it: records announced
 #    after the disk failed are lost, an error-handling finding (exit 3),
 #    with the guest kernel's messages.
-out=$(TMPDIR=$tmpdir timeout 120 "$guest" run --workload=fsync --fs=ext4 \
-        --cut=records:15 --policy=lose --eio-window=1000 --seed=4646 2>&1)
-rc=$?
-echo "$out" | sed 's/^/# /'
+cycle --workload=fsync --fs=ext4 \
+        --cut=records:15 --policy=lose --eio-window=1000 --seed=4646
 check "eio window, fsync: no loss, no finding (rc=$rc)" \
   eval '[ "$rc" = 0 ] && [ "$(field outcome)" = no_loss ] && [ "$(field finding)" = no ]'
 check "eio window, fsync: nothing lost that was announced after the disk failed" [ "$(field late_lost)" = 0 ]
-out=$(TMPDIR=$tmpdir timeout 120 "$guest" run --workload=sync --fs=ext4 \
-        --cut=records:15 --policy=lose --eio-window=1000 --seed=4747 2>&1)
-rc=$?
-echo "$out" | sed 's/^/# /'
+cycle --workload=sync --fs=ext4 \
+        --cut=records:15 --policy=lose --eio-window=1000 --seed=4747
 check "eio window, sync(2): records announced after the disk failed were lost ($(field late_lost))" \
   [ "$(field late_lost)" -gt 0 ]
 check "eio window, sync(2): reported as an error-handling finding, exit 3 (rc=$rc)" \
