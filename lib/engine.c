@@ -283,6 +283,15 @@ wc_block_size (const struct wc_engine *e)
   return e->bs;
 }
 
+int
+wc_block_cmp_blkno (gconstpointer a, gconstpointer b)
+{
+  const struct wc_block *x = *(struct wc_block *const *) a;
+  const struct wc_block *y = *(struct wc_block *const *) b;
+
+  return x->blkno < y->blkno ? -1 : x->blkno > y->blkno;
+}
+
 void
 wc_block_remove_locked (struct wc_engine *e, struct wc_block *b)
 {

@@ -187,6 +187,8 @@ bool wc_req_alive_locked (struct wc_engine *e, const struct wc_req *r);
 int wc_media_begin_locked (struct wc_engine *e);
 void wc_media_end_locked (struct wc_engine *e);
 void wc_block_remove_locked (struct wc_engine *e, struct wc_block *b);
+/* GCompareFunc for g_ptr_array_sort of struct wc_block *: by block. */
+int wc_block_cmp_blkno (gconstpointer a, gconstpointer b);
 /* Queues p (may be NULL) for free(3) once the lock is dropped. */
 void wc_garbage_locked (struct wc_engine *e, void *p);
 /* A block buffer (e->bs bytes, uninitialised); any lock state. */

@@ -30,15 +30,6 @@
 #include "span.h"
 
 static int
-cmp_blkno (gconstpointer a, gconstpointer b)
-{
-  const struct wc_block *x = *(struct wc_block *const *) a;
-  const struct wc_block *y = *(struct wc_block *const *) b;
-
-  return x->blkno < y->blkno ? -1 : x->blkno > y->blkno;
-}
-
-static int
 cmp_dirty_seq (gconstpointer a, gconstpointer b)
 {
   const struct wc_block *x = *(struct wc_block *const *) a;
@@ -224,7 +215,7 @@ wc_cut_locked (struct wc_engine *e, const struct wc_cut *cut,
     k = g_rand_int_range (rng, 0, dirty->len + 1);
     threshold = k == 0 ? 0 : ((struct wc_block *) dirty->pdata[k - 1])->dirty_seq;
   }
-  g_ptr_array_sort (dirty, cmp_blkno);
+  g_ptr_array_sort (dirty, wc_block_cmp_blkno);
 
   for (guint i = 0; i < dirty->len; i++) {
     struct wc_block *b = dirty->pdata[i];

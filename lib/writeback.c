@@ -33,15 +33,6 @@
 /* Largest media request a coalesced run may take. */
 #define WC_RUN_MAX (4u * 1024 * 1024)
 
-static int
-cmp_blkno (gconstpointer a, gconstpointer b)
-{
-  const struct wc_block *x = *(struct wc_block *const *) a;
-  const struct wc_block *y = *(struct wc_block *const *) b;
-
-  return x->blkno < y->blkno ? -1 : x->blkno > y->blkno;
-}
-
 /* Writes blocks [i, j) of a sorted batch, adjacent and of one kind. */
 static int
 write_run (struct wc_engine *e, GPtrArray *batch, guint i, guint j, bool fua)
@@ -127,7 +118,7 @@ write_batch_locked (struct wc_engine *e, struct wc_req *r, GPtrArray *batch,
   guint i, j;
 
   WC_LOCK_HELD (e);
-  g_ptr_array_sort (batch, cmp_blkno);
+  g_ptr_array_sort (batch, wc_block_cmp_blkno);
   for (i = 0; i < batch->len; i++) {
     struct wc_block *b = batch->pdata[i];
 
