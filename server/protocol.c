@@ -28,6 +28,7 @@
 
 #include <glib.h>
 
+#include "commands.h"
 #include "control.h"
 #include "kv.h"
 #include "params.h"
@@ -609,42 +610,29 @@ static void cmd_help (struct wc_engine *e, char **argv, int argc,
 
 enum wc_args { ARGS_WORDS, ARGS_REST };
 
+/* Indexed by enum wc_command_id: names and help live in commands.c. */
 static const struct command {
-  const char *name;
   enum wc_args args;            /* words, or the rest of the line as one */
-  const char *synopsis;
-  const char *help;
   void (*run) (struct wc_engine *e, char **argv, int argc, struct reply *r);
-} commands[] = {
-  { "mode", ARGS_WORDS, "mode [NAME]",
-    "query the cache mode, or switch it (S5)", cmd_mode },
-  { "cache-type", ARGS_REST, "cache-type [write back|write through]",
-    "switch the volatile cache on or off, keeping the host flags (S5)",
-    cmd_cache_type },
-  { "flush", ARGS_WORDS, "flush",
-    "write back everything now, even in unsafe mode", cmd_flush },
-  { "power-cut", ARGS_WORDS,
-    "power-cut [policy=P] [seed=N] [p=F] [unit=BYTES] "
-    "[after=writes:N|flushes:N|bytes:N|ms:N|mark:NAME] | power-cut cancel",
-    "cut the power now, or arm a cut (S8, S9)", cmd_power_cut },
-  { "power-on", ARGS_WORDS, "power-on",
-    "restore power: the disk serves the media, the cache empty", cmd_power_on },
-  { "status", ARGS_WORDS, "status",
-    "power, mode, dirty data, counters, armed trigger, last cut", cmd_status },
-  { "mark", ARGS_REST, "mark TEXT",
-    "a named point: fires a cut armed with after=mark:TEXT", cmd_mark },
-  { "log", ARGS_WORDS, "log start PATH [sector-size=N] | log stop",
-    "start or stop the write log (dm-log-writes format)", cmd_log },
-  { "help", ARGS_WORDS, "help", "this list", cmd_help },
+} commands[WC_CMD_COUNT] = {
+  [WC_CMD_MODE] = { ARGS_WORDS, cmd_mode },
+  [WC_CMD_CACHE_TYPE] = { ARGS_REST, cmd_cache_type },
+  [WC_CMD_FLUSH] = { ARGS_WORDS, cmd_flush },
+  [WC_CMD_POWER_CUT] = { ARGS_WORDS, cmd_power_cut },
+  [WC_CMD_POWER_ON] = { ARGS_WORDS, cmd_power_on },
+  [WC_CMD_STATUS] = { ARGS_WORDS, cmd_status },
+  [WC_CMD_MARK] = { ARGS_REST, cmd_mark },
+  [WC_CMD_LOG] = { ARGS_WORDS, cmd_log },
+  [WC_CMD_HELP] = { ARGS_WORDS, cmd_help },
 };
 
 static void
 cmd_help (struct wc_engine *e, char **argv, int argc, struct reply *r)
 {
   reply_ok (r, "ok");
-  for (size_t i = 0; i < G_N_ELEMENTS (commands); i++)
-    wc_kv_add_printf (r->s, commands[i].name, "%s: %s", commands[i].synopsis,
-                      commands[i].help);
+  for (size_t i = 0; i < WC_CMD_COUNT; i++)
+    wc_kv_add_printf (r->s, wc_command_docs[i].name, "%s: %s",
+                      wc_command_docs[i].synopsis, wc_command_docs[i].help);
 }
 
 /* Parses and runs one request into r. */
@@ -674,10 +662,11 @@ run (struct wc_engine *e, const char *line, struct reply *r)
   while (*rest == ' ')
     rest++;
 
-  for (size_t i = 0; i < G_N_ELEMENTS (commands); i++) {
+  for (size_t i = 0; i < WC_CMD_COUNT; i++) {
     const struct command *c = &commands[i];
+    const char *name = wc_command_docs[i].name;
 
-    if (strlen (c->name) != len || strncmp (line, c->name, len) != 0)
+    if (strlen (name) != len || strncmp (line, name, len) != 0)
       continue;
     switch (c->args) {
     case ARGS_WORDS:
@@ -703,7 +692,7 @@ run (struct wc_engine *e, const char *line, struct reply *r)
     }
     if (!e && !r->check_only && c->run != cmd_help) {
       reply_fail (r, EIO, "%s: no disk: the plugin below wcache failed to "
-                  "open (see the server's log)", c->name);
+                  "open (see the server's log)", name);
       return;
     }
     c->run (e, words, n, r);

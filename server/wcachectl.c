@@ -53,6 +53,7 @@
 
 #include <glib.h>
 
+#include "commands.h"
 #include "kv.h"
 
 #define WC_REPLY_MAX (64 * 1024)   /* reply bytes, newline included */
@@ -132,12 +133,11 @@ print_help (void)
           "  -h, --help            print this help and exit\n"
           "  -V, --version         print the version and exit\n"
           "\n"
-          "Commands (checked by the server): mode [NAME],\n"
-          "cache-type [write back|write through], flush,\n"
-          "power-cut [policy=P] [seed=N] [p=F] [unit=BYTES] [after=KIND:N],\n"
-          "power-cut cancel, power-on, status, mark TEXT,\n"
-          "log start PATH [sector-size=N], log stop, help.\n"
-          "\n"
+          "Commands (checked by the server):\n");
+  for (size_t i = 0; i < WC_CMD_COUNT; i++)
+    printf ("  %s\n      %s\n", wc_command_docs[i].synopsis,
+            wc_command_docs[i].help);
+  printf ("\n"
           "Exit status: 0 on an \"ok\" reply, 1 on an \"error:\" reply or a\n"
           "missing --get key, 2 on usage, connection or protocol errors.\n"
           "See wcachectl(1).\n");

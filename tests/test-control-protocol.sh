@@ -29,10 +29,10 @@ CTL=$(ctl_of p)
 URI=$(uri_of p)
 export CTL
 
-# The command names, from the table in protocol.c.
-mapfile -t names < <(sed -n 's/^  { "\([a-z-]*\)", ARGS_.*/\1/p' \
-                       "$top_srcdir/server/protocol.c")
-[ ${#names[@]} -ge 8 ] || bail "could not read the command table of protocol.c"
+# The command names, from the table in commands.c.
+mapfile -t names < <(sed -n 's/^  \[WC_CMD_[A-Z_]*\] = { "\([a-z-]*\)",.*/\1/p' \
+                       "$top_srcdir/server/commands.c")
+[ ${#names[@]} -ge 8 ] || bail "could not read the command table of commands.c"
 
 # has_keys LINE KEY...: the reply line carries every KEY= pair.
 has_keys ()
@@ -95,6 +95,20 @@ check "raw help: one NAME=\"synopsis: help\" pair per command of the table${miss
   test -z "$missing" -a "${raw_help:0:3}" = "ok "
 check "raw help: the reply follows the kv.h grammar" \
   grammar "$raw_help"
+
+# wcachectl --help comes from the same table: every synopsis the server's
+# help gives, word for word.
+usage=$("$WCACHECTL" --help)
+missing=
+while IFS= read -r syn; do
+  grep -qxF "  $syn" <<<"$usage" || missing+=" [$syn]"
+done < <("$WCACHECTL" -s "$CTL" --json help | "$PY" -c '
+import json, sys
+for k, v in json.load(sys.stdin).items():
+    if ": " in str(v):
+        print(str(v).split(": ", 1)[0])')
+check "wcachectl --help lists each command's synopsis as the server's help does${missing:+ (missing:$missing)}" \
+  test -z "$missing"
 
 # ---- mode ------------------------------------------------------------------
 check "mode: the default is writeback, WCE on" \
