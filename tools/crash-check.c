@@ -66,12 +66,18 @@ crash_checker_parse (const char *spec, char **message)
     errno = EINVAL;
     return NULL;
   }
-  else if (strcmp (spec, "fsck:ext4") == 0)
+  else if (strcmp (spec, "fsck:ext4") == 0) {
     c->kind = CRASH_CHECK_FSCK_EXT4;
-  else if (strcmp (spec, "fsck:xfs") == 0)
+    c->fs = "ext4";
+  }
+  else if (strcmp (spec, "fsck:xfs") == 0) {
     c->kind = CRASH_CHECK_FSCK_XFS;
-  else if (strcmp (spec, "fsck:btrfs") == 0)
+    c->fs = "xfs";
+  }
+  else if (strcmp (spec, "fsck:btrfs") == 0) {
     c->kind = CRASH_CHECK_FSCK_BTRFS;
+    c->fs = "btrfs";
+  }
   else if (g_str_has_prefix (spec, "fsck:")) {
     *message = g_strdup_printf ("--check %s: unknown filesystem (fsck:ext4,"
                                 " fsck:xfs or fsck:btrfs)", spec);

@@ -52,21 +52,6 @@
 static pthread_mutex_t btrfs_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *
-fs_type (const struct crash_checker *c)
-{
-  switch (c->kind) {
-  case CRASH_CHECK_RECORDS_FS: return c->fs;
-  case CRASH_CHECK_FSCK_EXT4: return "ext4";
-  case CRASH_CHECK_FSCK_XFS: return "xfs";
-  case CRASH_CHECK_FSCK_BTRFS: return "btrfs";
-  case CRASH_CHECK_CMD:
-  case CRASH_CHECK_RECORDS:
-    break;
-  }
-  g_assert_not_reached ();
-}
-
-static const char *
 fsck_name (enum crash_check_kind kind)
 {
   switch (kind) {
@@ -90,7 +75,7 @@ crash_fsck_prepare (struct crash_checker *c, char **message)
   if (geteuid () != 0) {
     *message = g_strdup_printf ("--check %s: needs root: the kernel replays"
                                 " the %s journal through a loop mount",
-                                c->spec, fs_type (c));
+                                c->spec, c->fs);
     errno = EPERM;
     return -1;
   }
@@ -271,7 +256,7 @@ enum crash_verdict
 crash_fsck_mount (void *opaque, const struct crash_state *st, char **detail)
 {
   struct fsck *f = opaque;
-  const char *type = fs_type (f->c);
+  const char *type = f->c->fs;
   const char *opts = strcmp (type, "xfs") == 0 ? "nouuid" : NULL;
   g_autofree char *msg = NULL;
   char dev[64];
@@ -306,7 +291,7 @@ enum crash_verdict
 crash_fsck_unmount (void *opaque, char **detail)
 {
   struct fsck *f = opaque;
-  const char *type = fs_type (f->c);
+  const char *type = f->c->fs;
   enum crash_verdict v = CRASH_CONSISTENT;
 
   g_assert (f->loop_fd >= 0);
