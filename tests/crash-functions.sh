@@ -15,6 +15,7 @@ CRASH=${WCACHE_CRASH:-$top_builddir/tools/wcache-crash}
 
 requires_crash ()
 {
+  requires_built crash
   [ -x "$CRASH" ] || skip_all "wcache-crash not built"
   requires_nbdsh
   requires_plugin memory

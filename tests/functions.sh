@@ -114,8 +114,30 @@ requires_nbdsh ()
     skip_all "requires nbdsh with the python3 nbd module (python3-libnbd)"
 }
 
+_requires_nbdkit ()
+{
+  [ "$NBDKIT" != no ] || skip_all "requires nbdkit (configure found none)"
+}
+
+# requires_built PART: skips unless configure built PART ("fuse",
+# "fuse-nbd", "crash"; make check says which in WCACHE_BUILT).  Run by
+# hand, with WCACHE_BUILT unset, everything counts as built.
+requires_built ()
+{
+  case " ${WCACHE_BUILT-$1} " in
+    *" $1 "*) return 0 ;;
+  esac
+  case $1 in
+    fuse) skip_all "wcache-fuse is not built (configure found no fuse3 or gio-2.0, or --disable-fuse)" ;;
+    fuse-nbd) skip_all "wcache-fuse is built without NBD disks (configure found no libnbd, or --without-libnbd)" ;;
+    crash) skip_all "wcache-crash is not built (configure found no libxxhash or json-glib, or --disable-crash)" ;;
+    *) bail "requires_built: unknown part $1" ;;
+  esac
+}
+
 requires_plugin ()
 {
+  _requires_nbdkit
   "$NBDKIT" "$1" --version >/dev/null 2>&1 ||
     skip_all "requires the nbdkit $1 plugin"
 }
@@ -128,6 +150,8 @@ start_nbdkit ()
   local name=$1
   shift
   local sock="$tmpdir/$name.sock" pidfile="$tmpdir/$name.pid" i
+
+  _requires_nbdkit
 
   rm -f "$sock" "$pidfile"
   "$NBDKIT" -U "$sock" -P "$pidfile" --log=stderr -v "$@" \

@@ -20,6 +20,7 @@
 
 requires_fuse ()
 {
+  requires_built fuse
   [ -x "$WCACHE_FUSE" ] ||
     bail "no wcache-fuse at $WCACHE_FUSE (not built?)"
   [ -c /dev/fuse ] || skip_all "requires /dev/fuse"

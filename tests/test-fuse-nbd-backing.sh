@@ -29,6 +29,7 @@ requires_wcachectl
 requires_plugin file
 requires "$NBDKIT" --filter=log null --version
 requires_fuse
+requires_built fuse-nbd
 
 T=$tmpdir
 [ -d "$T" ] || bail "no temporary directory"

@@ -24,6 +24,7 @@
 requires_wcachectl
 requires_plugin memory
 requires_fuse
+requires_built fuse-nbd
 
 T=$tmpdir
 fuse_watchdog 240

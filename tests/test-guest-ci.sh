@@ -11,6 +11,7 @@
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/functions.sh"
 
+requires_built crash    # the matrix's explore cells
 . "$top_srcdir/tests/guest-functions.sh"   # builds the guest once
 
 # seed -> the outcome the cell must give.

@@ -12,9 +12,9 @@
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/functions.sh"
 
+requires_built crash
 . "$top_srcdir/tests/guest-functions.sh"   # builds the guest once
 crash=$top_builddir/tools/wcache-crash
-[ -x "$crash" ] || skip_all "wcache-crash is not built"
 [ -w /dev/loop-control ] || skip_all "no /dev/loop-control (the ext4 states are mounted)"
 
 field () { sed -n "s/^RESULT .* $1=\\([^ ]*\\).*/\\1/p" <<<"$out"; }
