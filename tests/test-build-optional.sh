@@ -36,6 +36,7 @@ src=$tmpdir/src
 mkdir -p "$src"
 tar -C "$top_srcdir" --exclude=./.git --exclude=./tests/guest-cache \
     -cf - . | tar -C "$src" -xf - || bail "cannot copy the source tree"
+chmod -R u+w "$src"     # make distcheck's source tree is read-only
 if [ -f "$src/Makefile" ]; then
   make -s -C "$src" distclean >/dev/null 2>&1 ||
     bail "make distclean failed in the copy"
