@@ -75,6 +75,7 @@ static void
 complete_locked (struct wc_engine *e, struct wc_block *b, bool ok,
                  uint64_t ticket)
 {
+  WC_LOCK_HELD (e);
   /* If the block was rewritten, the snapshot is a copy nobody needs. */
   if (b->wb_data != b->data)
     wc_buf_drop_locked (e, b->wb_data);
@@ -138,7 +139,7 @@ write_batch_locked (struct wc_engine *e, struct wc_req *r, GPtrArray *batch,
     err = errno;
   }
   else {
-    pthread_mutex_unlock (&e->lock);
+    wc_unlock_for_media (e);
     for (i = 0; i < batch->len; i = j) {
       const struct wc_block *bi = batch->pdata[i];
       int rv;
@@ -160,7 +161,7 @@ write_batch_locked (struct wc_engine *e, struct wc_req *r, GPtrArray *batch,
       for (guint k = i; k < j; k++)
         ok[k] = rv == 0;
     }
-    pthread_mutex_lock (&e->lock);
+    wc_lock (e);
     wc_media_end_locked (e);
   }
 
@@ -187,9 +188,10 @@ write_batch_locked (struct wc_engine *e, struct wc_req *r, GPtrArray *batch,
 }
 
 static void
-consider_locked (struct wc_block *b, uint64_t target, uint64_t ticket,
-                 GPtrArray *batch, bool *busy)
+consider_locked (struct wc_engine *e, struct wc_block *b, uint64_t target,
+                 uint64_t ticket, GPtrArray *batch, bool *busy)
 {
+  WC_LOCK_HELD (e);
   switch (b->state) {
   case WC_B_LOADING:
     break;                      /* nothing cached yet */
@@ -222,7 +224,7 @@ wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
       for (uint64_t blkno = first; blkno <= last; blkno++) {
         struct wc_block *b = wc_block_lookup_locked (e, blkno);
         if (b)
-          consider_locked (b, target, ticket, batch, &busy);
+          consider_locked (e, b, target, ticket, batch, &busy);
       }
     }
     else {
@@ -233,7 +235,7 @@ wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
       while (g_hash_table_iter_next (&iter, NULL, &value)) {
         struct wc_block *b = value;
         if (b->blkno >= first && b->blkno <= last)
-          consider_locked (b, target, ticket, batch, &busy);
+          consider_locked (e, b, target, ticket, batch, &busy);
       }
     }
 
@@ -242,7 +244,7 @@ wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
         err = errno;
     }
     else if (busy)
-      pthread_cond_wait (&e->cond, &e->lock);
+      wc_wait (e, &e->cond);
     else
       break;
     if (!wc_req_alive_locked (e, r)) {
@@ -266,7 +268,7 @@ wc_flush_held_locked (struct wc_engine *e)
   WC_LOCK_HELD (e);
   e->switching = true;
   while (e->writes_inflight > 0 && e->powered)
-    pthread_cond_wait (&e->cond, &e->lock);
+    wc_wait (e, &e->cond);
   if (!e->powered) {
     errno = EIO;
     return -1;
@@ -285,6 +287,7 @@ wc_flush_held_locked (struct wc_engine *e)
 int
 wc_flush_all_locked (struct wc_engine *e, struct wc_req *r)
 {
+  WC_LOCK_HELD (e);
   if (wc_writeback_locked (e, r, 0, UINT64_MAX, e->seq, false) == -1)
     return -1;
   return wc_media_flush_locked (e);
@@ -295,12 +298,13 @@ wc_media_flush_locked (struct wc_engine *e)
 {
   int rv, err;
 
+  WC_LOCK_HELD (e);
   if (wc_media_begin_locked (e) == -1)
     return -1;
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock_for_media (e);
   rv = e->ops->flush (e->opaque);
   err = errno;
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   wc_media_end_locked (e);
   if (rv == -1) {
     e->st.media_errors++;
