@@ -27,7 +27,7 @@
  * its survivors with the lock held, when the power is already off and every
  * other request is failing anyway.  Threads that drop the lock for I/O
  * re-check what they rely on when they take it again: the request's power
- * epoch (wc_req_alive_locked) and the block's state.  One condition
+ * epoch (wc_inflight_alive_locked) and the block's state.  One condition
  * variable, e->cond, is broadcast on every change a thread may wait for:
  * a block leaving LOADING or WRITEBACK, the media draining, a mode switch
  * ending, power on/off.  Functions ending in _locked expect the lock held,
@@ -324,8 +324,8 @@ wc_block_remove_locked (struct wc_engine *e, struct wc_block *b)
 /* ---- Request and media gates ------------------------------------------- */
 
 static int
-req_begin_locked (struct wc_engine *e, struct wc_req *r, bool writer,
-                  uint64_t expect)
+inflight_begin_locked (struct wc_engine *e, struct wc_inflight *r,
+                       bool writer, uint64_t expect)
 {
   WC_LOCK_HELD (e);
   /* S5: a switch to WCE off holds new writes until it is done. */
@@ -346,7 +346,7 @@ req_begin_locked (struct wc_engine *e, struct wc_req *r, bool writer,
 /* Ends a request that began; rv is its result so far.  S8: a request that
  * was in flight across a power cut fails with EIO. */
 static int
-req_end_locked (struct wc_engine *e, struct wc_req *r, int rv)
+inflight_end_locked (struct wc_engine *e, struct wc_inflight *r, int rv)
 {
   int err = errno;
 
@@ -362,7 +362,8 @@ req_end_locked (struct wc_engine *e, struct wc_req *r, int rv)
 }
 
 bool
-wc_req_alive_locked (struct wc_engine *e, const struct wc_req *r)
+wc_inflight_alive_locked (struct wc_engine *e,
+                          const struct wc_inflight *r)
 {
   WC_LOCK_HELD (e);
   return e->powered && r->epoch == e->epoch;
@@ -391,13 +392,13 @@ wc_media_end_locked (struct wc_engine *e)
 }
 
 static int
-media_read_locked (struct wc_engine *e, struct wc_req *r,
+media_read_locked (struct wc_engine *e, struct wc_inflight *r,
                    void *buf, uint32_t count, uint64_t offset)
 {
   int rv, err;
 
   WC_LOCK_HELD (e);
-  if (!wc_req_alive_locked (e, r)) {
+  if (!wc_inflight_alive_locked (e, r)) {
     errno = EIO;
     return -1;
   }
@@ -420,7 +421,7 @@ static int
 read_impl (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset,
            uint64_t expect)
 {
-  struct wc_req r;
+  struct wc_inflight r;
   struct wc_splitter it;
   struct wc_span s;
   uint8_t *out = buf;
@@ -437,7 +438,7 @@ read_impl (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset,
    * and never goes back to older data (one write-back per block at a time),
    * so runs of uncached blocks may be read after the lock is dropped. */
   wc_lock (e);
-  if (req_begin_locked (e, &r, false, expect) == -1) {
+  if (inflight_begin_locked (e, &r, false, expect) == -1) {
     wc_unlock (e);
     return -1;
   }
@@ -475,7 +476,7 @@ read_impl (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset,
   if (rv == 0 && run_len > 0)
     rv = media_read_locked (e, &r, out + run_pos, run_len, run_off);
 
-  rv = req_end_locked (e, &r, rv);
+  rv = inflight_end_locked (e, &r, rv);
   if (rv == 0) {
     e->st.reads++;
     e->st.bytes_read += count;
@@ -488,7 +489,8 @@ read_impl (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset,
 
 /* Reads b's media content for a read-modify-write.  On failure b is gone. */
 static int
-load_locked (struct wc_engine *e, struct wc_req *r, struct wc_block *b)
+load_locked (struct wc_engine *e, struct wc_inflight *r,
+             struct wc_block *b)
 {
   uint64_t offset = b->blkno << e->shift;
   uint32_t n = wc_clamp (e->size, offset, e->bs);
@@ -504,7 +506,7 @@ load_locked (struct wc_engine *e, struct wc_req *r, struct wc_block *b)
     err = errno;
     goto fail;
   }
-  if (!wc_req_alive_locked (e, r)) {
+  if (!wc_inflight_alive_locked (e, r)) {
     err = EIO;
     goto fail;
   }
@@ -594,7 +596,7 @@ apply_locked (struct wc_engine *e, struct wc_block *b,
  * base content as needed.  Returns the modification's seq, or 0 with errno.
  * May drop the lock. */
 static uint64_t
-modify_block_locked (struct wc_engine *e, struct wc_req *r,
+modify_block_locked (struct wc_engine *e, struct wc_inflight *r,
                      const struct wc_span *s, const uint8_t *src,
                      uint8_t **prep)
 {
@@ -603,7 +605,7 @@ modify_block_locked (struct wc_engine *e, struct wc_req *r,
 
   WC_LOCK_HELD (e);
  again:
-  if (!wc_req_alive_locked (e, r)) {
+  if (!wc_inflight_alive_locked (e, r)) {
     errno = EIO;
     return 0;
   }
@@ -664,7 +666,7 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
               uint64_t offset, unsigned flags, enum wc_wkind kind,
               uint64_t expect)
 {
-  struct wc_req r;
+  struct wc_inflight r;
   struct wc_splitter it;
   struct wc_span spans[WC_PREP_SPANS];
   uint8_t *prep[WC_PREP_SPANS];
@@ -704,7 +706,7 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
     }
     wc_lock (e);
     if (!begun) {
-      if (req_begin_locked (e, &r, true, expect) == -1) {
+      if (inflight_begin_locked (e, &r, true, expect) == -1) {
         err = errno;
         wc_unlock (e);
         for (i = 0; i < n; i++)
@@ -757,7 +759,7 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
       rv = wc_media_flush_locked (e);
   }
 
-  rv = req_end_locked (e, &r, rv);
+  rv = inflight_end_locked (e, &r, rv);
   if (rv == 0) {
     switch (kind) {
     case WC_WRITE: e->st.writes++; break;
@@ -796,7 +798,7 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
 static int
 flush_impl (struct wc_engine *e, unsigned flags, uint64_t expect)
 {
-  struct wc_req r;
+  struct wc_inflight r;
   struct wc_cut cut;
   struct wc_cut_report report;
   struct wc_wlog_sink *ls = NULL;
@@ -805,7 +807,7 @@ flush_impl (struct wc_engine *e, unsigned flags, uint64_t expect)
   int rv = 0, err;
 
   wc_lock (e);
-  if (req_begin_locked (e, &r, false, expect) == -1) {
+  if (inflight_begin_locked (e, &r, false, expect) == -1) {
     wc_unlock (e);
     return -1;
   }
@@ -820,7 +822,7 @@ flush_impl (struct wc_engine *e, unsigned flags, uint64_t expect)
   }
   if (real)
     rv = wc_flush_all_locked (e, &r);
-  rv = req_end_locked (e, &r, rv);
+  rv = inflight_end_locked (e, &r, rv);
   if (lf) {
     wc_wlog_flush_end (ls, lf, rv == 0);
     if (rv != 0)

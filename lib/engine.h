@@ -146,8 +146,11 @@ struct wc_engine {
 #define WC_DESTAGE_BATCH 8
 #define WC_DESTAGE_MAX 64
 
-/* A request in flight, from req_begin to req_end. */
-struct wc_req {
+/* The engine's record of one request while it runs, from
+ * inflight_begin_locked to inflight_end_locked: what it saw on arrival.
+ * Not the caller's description of the request (struct wc_request,
+ * wcache.h). */
+struct wc_inflight {
   uint64_t epoch;               /* e->epoch at begin */
   enum wc_mode mode;            /* e->mode at begin */
   bool writer;
@@ -248,7 +251,8 @@ void wc_debugf (struct wc_engine *e, const char *fmt, ...)
 #define WC_DEBUG(e, ...) \
   do { if ((e)->debug) wc_debugf ((e), __VA_ARGS__); } while (0)
 
-bool wc_req_alive_locked (struct wc_engine *e, const struct wc_req *r);
+bool wc_inflight_alive_locked (struct wc_engine *e,
+                               const struct wc_inflight *r);
 int wc_media_begin_locked (struct wc_engine *e);
 void wc_media_end_locked (struct wc_engine *e);
 void wc_block_remove_locked (struct wc_engine *e, struct wc_block *b);
@@ -271,11 +275,11 @@ struct wc_wlog_rec *wc_log_flushed_all_locked (struct wc_engine *e,
 void wc_log_cut_locked (struct wc_engine *e, const struct wc_cut_report *rep);
 
 /* writeback.c */
-int wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
+int wc_writeback_locked (struct wc_engine *e, struct wc_inflight *r,
                          uint64_t first, uint64_t last, uint64_t target,
                          bool fua);
-int wc_destage_locked (struct wc_engine *e, struct wc_req *r);
-int wc_flush_all_locked (struct wc_engine *e, struct wc_req *r);
+int wc_destage_locked (struct wc_engine *e, struct wc_inflight *r);
+int wc_flush_all_locked (struct wc_engine *e, struct wc_inflight *r);
 /* Every write acknowledged so far made durable, with new writes held
  * (e->switching: the caller clears it and broadcasts e->cond) and those
  * in flight drained first: a switch to WCE off (S5), a write log's base.

@@ -2,7 +2,8 @@
  *
  * A cut, with the engine lock held throughout except while waiting:
  *   1. power off and bump the epoch: new requests fail with EIO, and so do
- *      requests in flight when they finish (engine.c, req_end_locked);
+ *      requests in flight when they finish (engine.c,
+ *      inflight_end_locked);
  *   2. wait for media I/O to drain: write-backs already sent to the media
  *      complete normally and count as durable, none starts after this;
  *   3. meet the dirty blocks with the policy: survivors are written to the

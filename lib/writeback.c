@@ -109,8 +109,8 @@ complete_locked (struct wc_engine *e, struct wc_block *b, bool ok,
 /* Writes back a batch of DIRTY blocks.  Returns 0, or -1 with the errno of
  * the first failure; every block is tried.  Empties batch. */
 static int
-write_batch_locked (struct wc_engine *e, struct wc_req *r, GPtrArray *batch,
-                    bool fua, uint64_t ticket)
+write_batch_locked (struct wc_engine *e, struct wc_inflight *r,
+                    GPtrArray *batch, bool fua, uint64_t ticket)
 {
   g_autofree bool *ok = g_new0 (bool, batch->len);
   uint64_t ios = 0, failed = 0;
@@ -132,7 +132,7 @@ write_batch_locked (struct wc_engine *e, struct wc_req *r, GPtrArray *batch,
     b->redirty_seq = 0;
   }
 
-  if (!wc_req_alive_locked (e, r)) {
+  if (!wc_inflight_alive_locked (e, r)) {
     err = EIO;
   }
   else if (wc_media_begin_locked (e) == -1) {
@@ -207,7 +207,7 @@ consider_locked (struct wc_engine *e, struct wc_block *b, uint64_t target,
 }
 
 int
-wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
+wc_writeback_locked (struct wc_engine *e, struct wc_inflight *r,
                      uint64_t first, uint64_t last, uint64_t target,
                      bool fua)
 {
@@ -247,7 +247,7 @@ wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
       wc_wait (e, &e->cond);
     else
       break;
-    if (!wc_req_alive_locked (e, r)) {
+    if (!wc_inflight_alive_locked (e, r)) {
       err = EIO;
       break;
     }
@@ -262,7 +262,7 @@ wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
 int
 wc_flush_held_locked (struct wc_engine *e)
 {
-  struct wc_req r;
+  struct wc_inflight r;
   int rv;
 
   WC_LOCK_HELD (e);
@@ -277,7 +277,7 @@ wc_flush_held_locked (struct wc_engine *e)
   r.mode = e->mode;
   r.writer = false;
   rv = wc_flush_all_locked (e, &r);
-  if (rv == 0 && !wc_req_alive_locked (e, &r)) {
+  if (rv == 0 && !wc_inflight_alive_locked (e, &r)) {
     rv = -1;
     errno = EIO;
   }
@@ -285,7 +285,7 @@ wc_flush_held_locked (struct wc_engine *e)
 }
 
 int
-wc_flush_all_locked (struct wc_engine *e, struct wc_req *r)
+wc_flush_all_locked (struct wc_engine *e, struct wc_inflight *r)
 {
   WC_LOCK_HELD (e);
   if (wc_writeback_locked (e, r, 0, UINT64_MAX, e->seq, false) == -1)
@@ -314,7 +314,7 @@ wc_media_flush_locked (struct wc_engine *e)
 }
 
 int
-wc_destage_locked (struct wc_engine *e, struct wc_req *r)
+wc_destage_locked (struct wc_engine *e, struct wc_inflight *r)
 {
   g_autoptr (GPtrArray) batch = g_ptr_array_new ();
   GList *l;
