@@ -54,6 +54,7 @@ void block_read_hook (struct memmedia *m, enum mm_op op, uint64_t offset,
 
 /* One per file, in rule order (test-engine.c's main). */
 void engine_tests_basics (void);
+void engine_tests_locks (void);
 void engine_tests_S1 (void);
 void engine_tests_S2 (void);
 void engine_tests_S3 (void);

@@ -152,6 +152,7 @@ main (int argc, char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
   engine_tests_basics ();
+  engine_tests_locks ();
   engine_tests_S1 ();
   engine_tests_S2 ();
   engine_tests_S3 ();
