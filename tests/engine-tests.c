@@ -109,19 +109,3 @@ mkcut (enum wc_policy policy, uint64_t seed)
   cut.seed_set = true;
   return cut;
 }
-
-void
-block_read_hook (struct memmedia *m, enum mm_op op, uint64_t offset,
-                 uint32_t count, void *arg)
-{
-  struct read_gate *in = arg;
-
-  if (op != MM_READ)
-    return;
-  g_mutex_lock (&in->lock);
-  in->stage = 1;
-  g_cond_broadcast (&in->cond);
-  while (in->stage != 2)
-    g_cond_wait (&in->cond, &in->lock);
-  g_mutex_unlock (&in->lock);
-}

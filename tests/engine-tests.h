@@ -10,6 +10,7 @@
 
 #include <glib.h>
 
+#include "gate.h"
 #include "memmedia.h"
 #include "wcache.h"
 
@@ -40,17 +41,6 @@ bool reads_as (struct wc_engine *e, uint64_t blkno, uint8_t v);
 void assert_oracle_clean (struct wc_engine *e, uint32_t unit);
 struct wc_stats stats (struct wc_engine *e);
 struct wc_cut mkcut (enum wc_policy policy, uint64_t seed);
-
-/* A memmedia hook (hook_arg: a struct read_gate) that holds the first
- * media read until the test lets it go: stage 1 says it is held, the test
- * sets stage 2 to release it. */
-struct read_gate {
-  GMutex lock;
-  GCond cond;
-  int stage;                    /* 1: read blocked in media; 2: release */
-};
-void block_read_hook (struct memmedia *m, enum mm_op op, uint64_t offset,
-                      uint32_t count, void *arg);
 
 /* One per file, in rule order (test-engine.c's main). */
 void engine_tests_basics (void);

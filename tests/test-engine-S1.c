@@ -103,33 +103,25 @@ static void
 test_S1_loading_wakes_waiters (void)
 {
   struct fx f;
-  struct read_gate in = { 0 };
+  struct gate in;
   GThread *t;
   uint8_t b = 0x66, got[32];
 
   fx_init (&f, WC_MODE_WRITEBACK, 1 << 20, false);
-  g_mutex_init (&in.lock);
-  g_cond_init (&in.cond);
-  f.m->hook = block_read_hook;  /* holds the first load in the media */
+  gate_init (&in);
+  f.m->hook = gate_read_hook;   /* holds the first load in the media */
   f.m->hook_arg = &in;
   t = g_thread_new ("w1", partial_writer, f.e);
-  g_mutex_lock (&in.lock);
-  while (in.stage != 1)
-    g_cond_wait (&in.cond, &in.lock);
-  g_mutex_unlock (&in.lock);
+  gate_wait_held (&in);
   f.m->hook = NULL;
-  g_mutex_lock (&in.lock);
-  in.stage = 2;
-  g_cond_broadcast (&in.cond);
-  g_mutex_unlock (&in.lock);
+  gate_release (&in);
   /* This write finds the block LOADING or DIRTY; either way it returns. */
   g_assert_cmpint (wc_write (f.e, &b, 1, 10, 0), ==, 0);
   g_assert_cmpint (GPOINTER_TO_INT (g_thread_join (t)), ==, 0);
   g_assert_cmpint (wc_read (f.e, got, 32, 0), ==, 0);
   g_assert_cmpuint (got[10], ==, 0x66);
   g_assert_cmpuint (got[20], ==, 0x77);
-  g_cond_clear (&in.cond);
-  g_mutex_clear (&in.lock);
+  gate_clear (&in);
   fx_fini (&f);
 }
 

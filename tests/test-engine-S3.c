@@ -49,30 +49,10 @@ test_S3_coalesces (void)
 /* A write that lands while its block is being written back stays dirty
  * with the newer data; the write-back carries the older snapshot. */
 struct rewrite {
-  GMutex lock;
-  GCond cond;
-  int stage;                    /* 1: in write-back; 2: rewrite done */
+  struct gate gate;             /* holds the write-back in the media */
   struct wc_engine *e;
   uint32_t len;                 /* bytes the rewrite writes at offset 0 */
 };
-
-static void
-rewrite_hook (struct memmedia *m, enum mm_op op, uint64_t offset,
-              uint32_t count, void *arg)
-{
-  struct rewrite *rw = arg;
-
-  if (op != MM_WRITE)
-    return;
-  g_mutex_lock (&rw->lock);
-  if (rw->stage == 0) {
-    rw->stage = 1;
-    g_cond_broadcast (&rw->cond);
-    while (rw->stage != 2)
-      g_cond_wait (&rw->cond, &rw->lock);
-  }
-  g_mutex_unlock (&rw->lock);
-}
 
 static gpointer
 rewriter (gpointer arg)
@@ -80,16 +60,10 @@ rewriter (gpointer arg)
   struct rewrite *rw = arg;
   uint8_t buf[BS];
 
-  g_mutex_lock (&rw->lock);
-  while (rw->stage != 1)
-    g_cond_wait (&rw->cond, &rw->lock);
-  g_mutex_unlock (&rw->lock);
+  gate_wait_held (&rw->gate);
   memset (buf, 0x77, BS);
   g_assert_cmpint (wc_write (rw->e, buf, rw->len, 0, 0), ==, 0);
-  g_mutex_lock (&rw->lock);
-  rw->stage = 2;
-  g_cond_broadcast (&rw->cond);
-  g_mutex_unlock (&rw->lock);
+  gate_release (&rw->gate);
   return NULL;
 }
 
@@ -102,12 +76,11 @@ rewrite_during_writeback (uint32_t len)
   GThread *t;
 
   fx_init (&f, WC_MODE_WRITEBACK, 1 << 20, true);
-  g_mutex_init (&rw.lock);
-  g_cond_init (&rw.cond);
+  gate_init (&rw.gate);
   rw.e = f.e;
   put (f.e, 0, 0x66, 0);
-  f.m->hook = rewrite_hook;
-  f.m->hook_arg = &rw;
+  f.m->hook = gate_write_hook;
+  f.m->hook_arg = &rw.gate;
   t = g_thread_new ("rewriter", rewriter, &rw);
   g_assert_cmpint (wc_flush (f.e, 0), ==, 0);
   g_thread_join (t);
@@ -123,8 +96,7 @@ rewrite_during_writeback (uint32_t len)
   g_assert_cmpuint (stats (f.e).cached_blocks, ==, 0);
   g_assert_cmpmem (f.m->buf, BS, want, BS);
   assert_oracle_clean (f.e, BS);
-  g_cond_clear (&rw.cond);
-  g_mutex_clear (&rw.lock);
+  gate_clear (&rw.gate);
   fx_fini (&f);
 }
 

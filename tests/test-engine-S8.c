@@ -243,32 +243,24 @@ static void
 test_S8_inflight_fails_eio (void)
 {
   struct fx f;
-  struct read_gate in = { 0 };
+  struct gate in;
   GThread *tr, *tc;
 
   fx_init (&f, WC_MODE_WRITEBACK, 1 << 20, false);
-  g_mutex_init (&in.lock);
-  g_cond_init (&in.cond);
-  f.m->hook = block_read_hook;
+  gate_init (&in);
+  f.m->hook = gate_read_hook;
   f.m->hook_arg = &in;
   tr = g_thread_new ("reader", reader, f.e);
-  g_mutex_lock (&in.lock);
-  while (in.stage != 1)
-    g_cond_wait (&in.cond, &in.lock);
-  g_mutex_unlock (&in.lock);
+  gate_wait_held (&in);
   tc = g_thread_new ("cutter", cutter, f.e);
   /* The power goes off at once; the cut then waits for the read. */
   while (wc_powered (f.e))
     g_thread_yield ();
-  g_mutex_lock (&in.lock);
-  in.stage = 2;
-  g_cond_broadcast (&in.cond);
-  g_mutex_unlock (&in.lock);
+  gate_release (&in);
   g_assert_cmpint (GPOINTER_TO_INT (g_thread_join (tr)), ==, EIO);
   g_assert_cmpint (GPOINTER_TO_INT (g_thread_join (tc)), ==, 0);
   f.m->hook = NULL;
-  g_cond_clear (&in.cond);
-  g_mutex_clear (&in.lock);
+  gate_clear (&in);
   fx_fini (&f);
 }
 
@@ -287,32 +279,6 @@ test_epoch (void)
   fx_fini (&f);
 }
 
-/* S8: power-on while a cut waits for the media waits for the cut, so the
- * cut never meets (and drops) writes made after power-on. */
-struct slow_media {
-  GMutex lock;
-  GCond cond;
-  int stage;                    /* 1: write-back in media; 2: release */
-};
-
-static void
-slow_write_hook (struct memmedia *m, enum mm_op op, uint64_t offset,
-                 uint32_t count, void *arg)
-{
-  struct slow_media *sm = arg;
-
-  if (op != MM_WRITE)
-    return;
-  g_mutex_lock (&sm->lock);
-  if (sm->stage == 0) {
-    sm->stage = 1;
-    g_cond_broadcast (&sm->cond);
-    while (sm->stage != 2)
-      g_cond_wait (&sm->cond, &sm->lock);
-  }
-  g_mutex_unlock (&sm->lock);
-}
-
 static gpointer
 flusher (gpointer arg)
 {
@@ -327,32 +293,27 @@ powerer (gpointer arg)
   return GINT_TO_POINTER (1 + (int) stats (arg).cuts);
 }
 
+/* S8: power-on while a cut waits for the media waits for the cut, so the
+ * cut never meets (and drops) writes made after power-on. */
 static void
 test_S8_power_on_waits_for_cut (void)
 {
   struct fx f;
-  struct slow_media sm = { 0 };
+  struct gate sm;
   GThread *tf, *tc, *tp;
 
   fx_init (&f, WC_MODE_WRITEBACK, 1 << 20, true);
-  g_mutex_init (&sm.lock);
-  g_cond_init (&sm.cond);
+  gate_init (&sm);
   put (f.e, 1, 0x11, 0);
-  f.m->hook = slow_write_hook;
+  f.m->hook = gate_write_hook;  /* holds the first write-back */
   f.m->hook_arg = &sm;
   tf = g_thread_new ("flusher", flusher, f.e);  /* blocks in the media */
-  g_mutex_lock (&sm.lock);
-  while (sm.stage != 1)
-    g_cond_wait (&sm.cond, &sm.lock);
-  g_mutex_unlock (&sm.lock);
+  gate_wait_held (&sm);
   tc = g_thread_new ("cutter", cutter, f.e);    /* waits for the media */
   while (wc_powered (f.e))
     g_thread_yield ();
   tp = g_thread_new ("power-on", powerer, f.e); /* must wait for the cut */
-  g_mutex_lock (&sm.lock);
-  sm.stage = 2;
-  g_cond_broadcast (&sm.cond);
-  g_mutex_unlock (&sm.lock);
+  gate_release (&sm);
   g_assert_cmpint (GPOINTER_TO_INT (g_thread_join (tc)), ==, 0);
   /* Power-on returned only once the cut had completed. */
   g_assert_cmpint (GPOINTER_TO_INT (g_thread_join (tp)), ==, 1 + 1);
@@ -362,8 +323,7 @@ test_S8_power_on_waits_for_cut (void)
   put (f.e, 2, 0x22, 0);        /* after power-on: must stay cached */
   g_assert_true (reads_as (f.e, 2, 0x22));
   g_assert_cmpuint (stats (f.e).cached_blocks, ==, 1);
-  g_cond_clear (&sm.cond);
-  g_mutex_clear (&sm.lock);
+  gate_clear (&sm);
   fx_fini (&f);
 }
 

@@ -38,12 +38,10 @@ test_locks_unlocked_aborts (void)
   g_test_trap_assert_stderr ("*wc_trigger_remaining_locked*owner*");
 }
 
-/* Holds the lock until told to let go. */
+/* Holds e->lock until the gate is released. */
 struct holder {
   struct wc_engine *e;
-  GMutex lock;
-  GCond cond;
-  int stage;                    /* 1: holding e->lock; 2: release */
+  struct gate gate;
 };
 
 static gpointer
@@ -52,12 +50,7 @@ hold_lock (gpointer arg)
   struct holder *h = arg;
 
   wc_lock (h->e);
-  g_mutex_lock (&h->lock);
-  h->stage = 1;
-  g_cond_broadcast (&h->cond);
-  while (h->stage != 2)
-    g_cond_wait (&h->cond, &h->lock);
-  g_mutex_unlock (&h->lock);
+  gate_hold (&h->gate);
   wc_unlock (h->e);
   return NULL;
 }
@@ -66,18 +59,14 @@ static void
 test_locks_other_thread_aborts (void)
 {
   struct fx f;
-  struct holder h = { 0 };
+  struct holder h;
 
   if (g_test_subprocess ()) {
     fx_init (&f, WC_MODE_WRITEBACK, 1 << 20, false);
     h.e = f.e;
-    g_mutex_init (&h.lock);
-    g_cond_init (&h.cond);
+    gate_init (&h.gate);
     g_thread_unref (g_thread_new ("holder", hold_lock, &h));
-    g_mutex_lock (&h.lock);
-    while (h.stage != 1)
-      g_cond_wait (&h.cond, &h.lock);
-    g_mutex_unlock (&h.lock);
+    gate_wait_held (&h.gate);
     /* e->lock is held, but not by this thread. */
     wc_trigger_remaining_locked (f.e);
     return;                     /* not reached */
