@@ -162,7 +162,8 @@ struct wc_inflight {
  * e->lock, so that the checked build (WC_CHECK_LOCKS: the unit tests')
  * knows the holder and WC_LOCK_HELD, at the top of every _locked
  * function, aborts unless it is the calling thread.  The filter's build
- * records nothing: the check costs the request path a few per cent. */
+ * records and checks nothing: the trylock check this replaced already cost
+ * the request path a few per cent. */
 #ifdef WC_CHECK_LOCKS
 #define WC_LOCK_HELD(e) \
   g_assert (g_atomic_pointer_get (&(e)->owner) == (gpointer) g_thread_self ())
