@@ -49,6 +49,7 @@
 #include <glib.h>
 
 #include "backing.h"
+#include "lockcheck.h"
 
 struct wc_backing {
   char *path;                   /* for messages; immutable */
@@ -480,6 +481,7 @@ backing_flush (void *opaque)
 static void
 set_error_locked (struct wc_backing *b, char *message)
 {
+  WC_RWLOCK_WRITE_HELD (&b->lock);
   g_free (b->error);
   b->error = message;
 }

@@ -27,10 +27,17 @@
  * its survivors with the lock held, when the power is already off and every
  * other request is failing anyway.  Threads that drop the lock for I/O
  * re-check what they rely on when they take it again: the request's power
- * epoch (wc_req_alive_locked) and the block's state.  One condition
+ * epoch (wc_inflight_alive_locked) and the block's state.  One condition
  * variable, e->cond, is broadcast on every change a thread may wait for:
  * a block leaving LOADING or WRITEBACK, the media draining, a mode switch
- * ending, power on/off.  Functions ending in _locked expect the lock held.
+ * ending, power on/off.  Functions ending in _locked expect the lock held,
+ * and check it (WC_LOCK_HELD) in the unit tests' build.
+ *
+ * Nothing but the helpers in engine.h touches e->lock: wc_lock, wc_unlock
+ * (which then frees the buffers queued under the lock and writes the logs
+ * that got entries), wc_wait and wc_timedwait.  The drop around a media op
+ * is wc_unlock_for_media, which leaves that work to the final wc_unlock: a
+ * cut waiting for the media would wait for it too.
  *
  * Spare block buffers and headers live in two pools (pool.c) with their
  * own leaf locks.  A buffer given back there (wc_buf_drop_locked, or a
@@ -156,6 +163,7 @@ block_free (struct wc_block *b)
 void
 wc_garbage_locked (struct wc_engine *e, void *p)
 {
+  WC_LOCK_HELD (e);
   if (p)
     g_ptr_array_add (e->garbage, p);
 }
@@ -170,6 +178,7 @@ wc_buf_new (struct wc_engine *e)
 static void
 spare_locked (struct wc_engine *e, struct wc_pool *pool, void *p)
 {
+  WC_LOCK_HELD (e);
   if (p && !wc_pool_keep (pool, p))
     wc_garbage_locked (e, p);
 }
@@ -177,6 +186,7 @@ spare_locked (struct wc_engine *e, struct wc_pool *pool, void *p)
 void
 wc_buf_drop_locked (struct wc_engine *e, void *p)
 {
+  WC_LOCK_HELD (e);
   spare_locked (e, e->bufs, p);
 }
 
@@ -202,13 +212,16 @@ wc_unlock (struct wc_engine *e)
   struct wc_wlog_sink *kick[WC_KICKS];
   unsigned nkick = e->nkick;
   GPtrArray *g = NULL;
+  int err = errno;              /* a drop-in for pthread_mutex_unlock */
 
+  WC_LOCK_HELD (e);
   if (e->garbage->len > 0) {
     g = e->garbage;
     e->garbage = g_ptr_array_new_with_free_func (g_free);
   }
   memcpy (kick, e->kick, nkick * sizeof kick[0]);
   e->nkick = 0;
+  wc_owner_set (e, false);
   pthread_mutex_unlock (&e->lock);
   if (g)
     g_ptr_array_unref (g);
@@ -217,6 +230,7 @@ wc_unlock (struct wc_engine *e)
     wc_wlog_drain (kick[i]);
     wc_wlog_sink_unref (kick[i]);
   }
+  errno = err;
 }
 
 void
@@ -310,13 +324,13 @@ wc_block_remove_locked (struct wc_engine *e, struct wc_block *b)
 /* ---- Request and media gates ------------------------------------------- */
 
 static int
-req_begin_locked (struct wc_engine *e, struct wc_req *r, bool writer,
-                  uint64_t expect)
+inflight_begin_locked (struct wc_engine *e, struct wc_inflight *r,
+                       bool writer, uint64_t expect)
 {
   WC_LOCK_HELD (e);
   /* S5: a switch to WCE off holds new writes until it is done. */
   while (writer && e->switching && e->powered)
-    pthread_cond_wait (&e->cond, &e->lock);
+    wc_wait (e, &e->cond);
   if (!e->powered || (expect != WC_ANY_EPOCH && expect != e->epoch)) {
     errno = EIO;
     return -1;
@@ -332,7 +346,7 @@ req_begin_locked (struct wc_engine *e, struct wc_req *r, bool writer,
 /* Ends a request that began; rv is its result so far.  S8: a request that
  * was in flight across a power cut fails with EIO. */
 static int
-req_end_locked (struct wc_engine *e, struct wc_req *r, int rv)
+inflight_end_locked (struct wc_engine *e, struct wc_inflight *r, int rv)
 {
   int err = errno;
 
@@ -348,8 +362,10 @@ req_end_locked (struct wc_engine *e, struct wc_req *r, int rv)
 }
 
 bool
-wc_req_alive_locked (struct wc_engine *e, const struct wc_req *r)
+wc_inflight_alive_locked (struct wc_engine *e,
+                          const struct wc_inflight *r)
 {
+  WC_LOCK_HELD (e);
   return e->powered && r->epoch == e->epoch;
 }
 
@@ -376,21 +392,22 @@ wc_media_end_locked (struct wc_engine *e)
 }
 
 static int
-media_read_locked (struct wc_engine *e, struct wc_req *r,
+media_read_locked (struct wc_engine *e, struct wc_inflight *r,
                    void *buf, uint32_t count, uint64_t offset)
 {
   int rv, err;
 
-  if (!wc_req_alive_locked (e, r)) {
+  WC_LOCK_HELD (e);
+  if (!wc_inflight_alive_locked (e, r)) {
     errno = EIO;
     return -1;
   }
   if (wc_media_begin_locked (e) == -1)
     return -1;
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock_for_media (e);
   rv = e->ops->read (e->opaque, buf, count, offset);
   err = errno;
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   wc_media_end_locked (e);
   if (rv == -1)
     e->st.media_errors++;
@@ -404,7 +421,7 @@ static int
 read_impl (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset,
            uint64_t expect)
 {
-  struct wc_req r;
+  struct wc_inflight r;
   struct wc_splitter it;
   struct wc_span s;
   uint8_t *out = buf;
@@ -420,8 +437,8 @@ read_impl (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset,
    * the newest data; if not, the media had the newest data at that moment
    * and never goes back to older data (one write-back per block at a time),
    * so runs of uncached blocks may be read after the lock is dropped. */
-  pthread_mutex_lock (&e->lock);
-  if (req_begin_locked (e, &r, false, expect) == -1) {
+  wc_lock (e);
+  if (inflight_begin_locked (e, &r, false, expect) == -1) {
     wc_unlock (e);
     return -1;
   }
@@ -459,7 +476,7 @@ read_impl (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset,
   if (rv == 0 && run_len > 0)
     rv = media_read_locked (e, &r, out + run_pos, run_len, run_off);
 
-  rv = req_end_locked (e, &r, rv);
+  rv = inflight_end_locked (e, &r, rv);
   if (rv == 0) {
     e->st.reads++;
     e->st.bytes_read += count;
@@ -472,13 +489,16 @@ read_impl (struct wc_engine *e, void *buf, uint32_t count, uint64_t offset,
 
 /* Reads b's media content for a read-modify-write.  On failure b is gone. */
 static int
-load_locked (struct wc_engine *e, struct wc_req *r, struct wc_block *b)
+load_locked (struct wc_engine *e, struct wc_inflight *r,
+             struct wc_block *b)
 {
   uint64_t offset = b->blkno << e->shift;
   uint32_t n = wc_clamp (e->size, offset, e->bs);
-  uint8_t *buf = wc_buf_new (e);
+  uint8_t *buf;
   int err;
 
+  WC_LOCK_HELD (e);
+  buf = wc_buf_new (e);
   /* Past the end of the disk the block reads as zeros, and stays so:
    * no request can write there. */
   memset (buf + n, 0, e->bs - n);
@@ -486,7 +506,7 @@ load_locked (struct wc_engine *e, struct wc_req *r, struct wc_block *b)
     err = errno;
     goto fail;
   }
-  if (!wc_req_alive_locked (e, r)) {
+  if (!wc_inflight_alive_locked (e, r)) {
     err = EIO;
     goto fail;
   }
@@ -511,10 +531,11 @@ static uint64_t
 apply_locked (struct wc_engine *e, struct wc_block *b,
               const struct wc_span *s, const uint8_t *src, uint8_t **prep)
 {
-  uint64_t seq = ++e->seq;
+  uint64_t seq;
   bool whole = wc_span_whole (s, e->bs);
 
   WC_LOCK_HELD (e);
+  seq = ++e->seq;
   if (b->state == WC_B_WRITEBACK && b->redirty_seq == 0)
     b->redirty_seq = seq;
 
@@ -575,21 +596,22 @@ apply_locked (struct wc_engine *e, struct wc_block *b,
  * base content as needed.  Returns the modification's seq, or 0 with errno.
  * May drop the lock. */
 static uint64_t
-modify_block_locked (struct wc_engine *e, struct wc_req *r,
+modify_block_locked (struct wc_engine *e, struct wc_inflight *r,
                      const struct wc_span *s, const uint8_t *src,
                      uint8_t **prep)
 {
   struct wc_block *b;
   bool ahead = false;           /* destaged ahead of need once already */
 
+  WC_LOCK_HELD (e);
  again:
-  if (!wc_req_alive_locked (e, r)) {
+  if (!wc_inflight_alive_locked (e, r)) {
     errno = EIO;
     return 0;
   }
   b = wc_block_lookup_locked (e, s->blkno);
   if (b && b->state == WC_B_LOADING) {
-    pthread_cond_wait (&e->cond, &e->lock);
+    wc_wait (e, &e->cond);
     goto again;
   }
   if (!b) {
@@ -601,7 +623,7 @@ modify_block_locked (struct wc_engine *e, struct wc_req *r,
           return 0;
       }
       else
-        pthread_cond_wait (&e->cond, &e->lock);
+        wc_wait (e, &e->cond);
       goto again;
     }
     if (!ahead && e->nr_blocks >= e->soft_blocks && e->destaging == 0 &&
@@ -644,7 +666,7 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
               uint64_t offset, unsigned flags, enum wc_wkind kind,
               uint64_t expect)
 {
-  struct wc_req r;
+  struct wc_inflight r;
   struct wc_splitter it;
   struct wc_span spans[WC_PREP_SPANS];
   uint8_t *prep[WC_PREP_SPANS];
@@ -682,9 +704,9 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
       }
       more = n + 1 < WC_PREP_SPANS && wc_split_next (&it, &spans[n + 1]);
     }
-    pthread_mutex_lock (&e->lock);
+    wc_lock (e);
     if (!begun) {
-      if (req_begin_locked (e, &r, true, expect) == -1) {
+      if (inflight_begin_locked (e, &r, true, expect) == -1) {
         err = errno;
         wc_unlock (e);
         for (i = 0; i < n; i++)
@@ -737,7 +759,7 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
       rv = wc_media_flush_locked (e);
   }
 
-  rv = req_end_locked (e, &r, rv);
+  rv = inflight_end_locked (e, &r, rv);
   if (rv == 0) {
     switch (kind) {
     case WC_WRITE: e->st.writes++; break;
@@ -776,7 +798,7 @@ write_common (struct wc_engine *e, const uint8_t *src, uint32_t count,
 static int
 flush_impl (struct wc_engine *e, unsigned flags, uint64_t expect)
 {
-  struct wc_req r;
+  struct wc_inflight r;
   struct wc_cut cut;
   struct wc_cut_report report;
   struct wc_wlog_sink *ls = NULL;
@@ -784,8 +806,8 @@ flush_impl (struct wc_engine *e, unsigned flags, uint64_t expect)
   bool fired = false, real;
   int rv = 0, err;
 
-  pthread_mutex_lock (&e->lock);
-  if (req_begin_locked (e, &r, false, expect) == -1) {
+  wc_lock (e);
+  if (inflight_begin_locked (e, &r, false, expect) == -1) {
     wc_unlock (e);
     return -1;
   }
@@ -800,7 +822,7 @@ flush_impl (struct wc_engine *e, unsigned flags, uint64_t expect)
   }
   if (real)
     rv = wc_flush_all_locked (e, &r);
-  rv = req_end_locked (e, &r, rv);
+  rv = inflight_end_locked (e, &r, rv);
   if (lf) {
     wc_wlog_flush_end (ls, lf, rv == 0);
     if (rv != 0)
@@ -887,9 +909,9 @@ wc_get_mode (struct wc_engine *e)
 {
   enum wc_mode mode;
 
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   mode = e->mode;
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock (e);
   return mode;
 }
 
@@ -901,9 +923,10 @@ set_mode_switch_locked (struct wc_engine *e, enum wc_mode mode)
   struct wc_wlog_rec *lf = NULL;
   int rv = 0, err;
 
-  pthread_mutex_lock (&e->lock);
+  WC_MUTEX_HELD (&e->switch_lock);
+  wc_lock (e);
   while (e->switching)
-    pthread_cond_wait (&e->cond, &e->lock);
+    wc_wait (e, &e->cond);
   /* Turning WCE off writes back everything first, with new writes held and
    * those in flight drained, so no write is acknowledged as cached after the
    * switch; on failure the mode stays.  While the power is off there is
@@ -990,16 +1013,16 @@ wc_powered (struct wc_engine *e)
 {
   bool on;
 
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   on = e->powered;
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock (e);
   return on;
 }
 
 void
 wc_get_stats (struct wc_engine *e, struct wc_stats *st)
 {
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   *st = e->st;
   st->powered = e->powered;
   st->mode = e->mode;
@@ -1009,7 +1032,7 @@ wc_get_stats (struct wc_engine *e, struct wc_stats *st)
   st->armed_remaining = wc_trigger_remaining_locked (e);
   memcpy (st->armed_mark, e->armed_mark, sizeof st->armed_mark);
   st->armed_cut = e->armed_cut;
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock (e);
 }
 
 int
@@ -1027,9 +1050,9 @@ wc_oracle_verify (struct wc_engine *e, enum wc_verify_mode mode,
     read_fn = e->ops->read;
     opaque = e->opaque;
   }
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   rv = wc_oracle_check (e->oracle, e->size, mode, unit, read_fn, opaque,
                         report);
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock (e);
   return rv;
 }

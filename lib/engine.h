@@ -10,6 +10,7 @@
 #include <glib.h>
 
 #include "wcache.h"
+#include "lockcheck.h"
 #include "oracle.h"
 #include "pool.h"
 #include "wlog-sink.h"
@@ -74,7 +75,10 @@ struct wc_engine {
   pthread_mutex_t switch_lock;  /* serialises wc_set_mode; before lock */
   void (*debug) (void *opaque, const char *msg);
 
-  pthread_mutex_t lock;         /* protects everything below */
+  pthread_mutex_t lock;         /* protects everything below but owner;
+                                 * wc_lock/wc_unlock, never pthread's own */
+  gpointer owner;               /* atomic: the GThread holding lock, kept
+                                 * in the checked build only */
   pthread_cond_t cond;          /* broadcast on any state change below */
 
   GHashTable *blocks;           /* wc_blk_key (blkno) -> struct wc_block,
@@ -142,21 +146,85 @@ struct wc_engine {
 #define WC_DESTAGE_BATCH 8
 #define WC_DESTAGE_MAX 64
 
-/* A request in flight, from req_begin to req_end. */
-struct wc_req {
+/* The engine's record of one request while it runs, from
+ * inflight_begin_locked to inflight_end_locked: what it saw on arrival.
+ * Not the caller's description of the request (struct wc_request,
+ * wcache.h). */
+struct wc_inflight {
   uint64_t epoch;               /* e->epoch at begin */
   enum wc_mode mode;            /* e->mode at begin */
   bool writer;
 };
 
-/* Debug check that the caller holds the lock (any holder passes).  Only
- * the unit tests' build of the engine has it (WC_CHECK_LOCKS): a trylock
- * on every call costs the request path a few per cent. */
+/* The lock.  wc_lock takes it and wc_unlock (engine.c) drops it, then
+ * frees the garbage and drains the logs queued under it; wc_wait and
+ * wc_timedwait wait on one of its condition variables.  Only these touch
+ * e->lock, so that the checked build (WC_CHECK_LOCKS: the unit tests')
+ * knows the holder and WC_LOCK_HELD, at the top of every _locked
+ * function, aborts unless it is the calling thread.  The filter's build
+ * records and checks nothing: the trylock check this replaced already cost
+ * the request path a few per cent. */
 #ifdef WC_CHECK_LOCKS
-#define WC_LOCK_HELD(e) g_assert (pthread_mutex_trylock (&(e)->lock) != 0)
+#define WC_LOCK_HELD(e) \
+  g_assert (g_atomic_pointer_get (&(e)->owner) == (gpointer) g_thread_self ())
 #else
 #define WC_LOCK_HELD(e) ((void) (e))
 #endif
+
+static inline void
+wc_owner_set (struct wc_engine *e, bool held)
+{
+#ifdef WC_CHECK_LOCKS
+  g_atomic_pointer_set (&e->owner, held ? (gpointer) g_thread_self () : NULL);
+#else
+  (void) e;
+  (void) held;
+#endif
+}
+
+static inline void
+wc_lock (struct wc_engine *e)
+{
+  pthread_mutex_lock (&e->lock);
+  wc_owner_set (e, true);
+}
+
+/* Drops the lock, then frees the garbage and drains the logs; keeps errno. */
+void wc_unlock (struct wc_engine *e);
+
+/* Drops the lock for one media op, between wc_media_begin_locked and
+ * wc_media_end_locked; wc_lock takes it back.  Unlike wc_unlock it leaves
+ * the garbage and the logs to the caller's final wc_unlock: a cut waits
+ * for the media to drain (power.c, step 2), so free(3) of a batch or a
+ * log's fdatasync here would hold up the cut too. */
+static inline void
+wc_unlock_for_media (struct wc_engine *e)
+{
+  WC_LOCK_HELD (e);
+  wc_owner_set (e, false);
+  pthread_mutex_unlock (&e->lock);
+}
+
+/* pthread_cond_wait on cond with the lock: the lock is another thread's
+ * meanwhile, and so is the record of its holder. */
+static inline void
+wc_wait (struct wc_engine *e, pthread_cond_t *cond)
+{
+  WC_LOCK_HELD (e);
+  wc_owner_set (e, false);
+  pthread_cond_wait (cond, &e->lock);
+  wc_owner_set (e, true);
+}
+
+static inline void
+wc_timedwait (struct wc_engine *e, pthread_cond_t *cond,
+              const struct timespec *deadline)
+{
+  WC_LOCK_HELD (e);
+  wc_owner_set (e, false);
+  pthread_cond_timedwait (cond, &e->lock, deadline);
+  wc_owner_set (e, true);
+}
 
 /* e->blocks is keyed by the block number itself, so a probe compares
  * pointers instead of reading a cold key through one (wc_engine_new
@@ -170,6 +238,7 @@ wc_blk_key (uint64_t blkno)
 static inline struct wc_block *
 wc_block_lookup_locked (struct wc_engine *e, uint64_t blkno)
 {
+  WC_LOCK_HELD (e);
   return g_hash_table_lookup (e->blocks, wc_blk_key (blkno));
 }
 
@@ -183,7 +252,8 @@ void wc_debugf (struct wc_engine *e, const char *fmt, ...)
 #define WC_DEBUG(e, ...) \
   do { if ((e)->debug) wc_debugf ((e), __VA_ARGS__); } while (0)
 
-bool wc_req_alive_locked (struct wc_engine *e, const struct wc_req *r);
+bool wc_inflight_alive_locked (struct wc_engine *e,
+                               const struct wc_inflight *r);
 int wc_media_begin_locked (struct wc_engine *e);
 void wc_media_end_locked (struct wc_engine *e);
 void wc_block_remove_locked (struct wc_engine *e, struct wc_block *b);
@@ -196,9 +266,6 @@ uint8_t *wc_buf_new (struct wc_engine *e);
 /* Gives back a block buffer (may be NULL): to the spares, or to the
  * garbage if there are enough. */
 void wc_buf_drop_locked (struct wc_engine *e, void *p);
-/* Drops the lock, then frees the garbage queued under it and drains the
- * logs kicked under it. */
-void wc_unlock (struct wc_engine *e);
 /* Asks wc_unlock to drain s (it got entries). */
 void wc_log_kick_locked (struct wc_engine *e, struct wc_wlog_sink *s);
 /* log.c: a FLUSH entry for a flush that covered everything (a switch to
@@ -209,11 +276,11 @@ struct wc_wlog_rec *wc_log_flushed_all_locked (struct wc_engine *e,
 void wc_log_cut_locked (struct wc_engine *e, const struct wc_cut_report *rep);
 
 /* writeback.c */
-int wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
+int wc_writeback_locked (struct wc_engine *e, struct wc_inflight *r,
                          uint64_t first, uint64_t last, uint64_t target,
                          bool fua);
-int wc_destage_locked (struct wc_engine *e, struct wc_req *r);
-int wc_flush_all_locked (struct wc_engine *e, struct wc_req *r);
+int wc_destage_locked (struct wc_engine *e, struct wc_inflight *r);
+int wc_flush_all_locked (struct wc_engine *e, struct wc_inflight *r);
 /* Every write acknowledged so far made durable, with new writes held
  * (e->switching: the caller clears it and broadcasts e->cond) and those
  * in flight drained first: a switch to WCE off (S5), a write log's base.

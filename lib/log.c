@@ -224,7 +224,7 @@ wc_log_start (struct wc_engine *e, const char *path, uint32_t sector_size,
   /* switch_lock: starts, stops and mode switches one at a time, so no
    * other start can open (and truncate) the file of a log we check. */
   pthread_mutex_lock (&e->switch_lock);
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   /* A log that failed is off, whatever log_on says. */
   err = e->log_on && wc_wlog_taking (e->log) ? EBUSY : !e->powered ? EIO : 0;
   if (err == EBUSY) {
@@ -237,7 +237,7 @@ wc_log_start (struct wc_engine *e, const char *path, uint32_t sector_size,
   }
   else if (err == EIO)
     *message = g_strdup ("the power is off");
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock (e);
   if (err) {
     pthread_mutex_unlock (&e->switch_lock);
     errno = err;
@@ -257,7 +257,7 @@ wc_log_start (struct wc_engine *e, const char *path, uint32_t sector_size,
    * so far, with new writes held and those in flight drained, as a switch
    * to WCE off does (S5), so every write is either in the base or in the
    * log. */
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   rv = wc_flush_held_locked (e);
   if (rv == -1) {
     err = errno;
@@ -300,7 +300,7 @@ wc_log_stop (struct wc_engine *e)
   struct wc_wlog_sink *s = NULL;
 
   pthread_mutex_lock (&e->switch_lock);
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   if (e->log_on) {
     s = e->log;
     wc_wlog_sink_ref (s);
@@ -308,7 +308,7 @@ wc_log_stop (struct wc_engine *e)
     e->log_on = false;
     __atomic_store_n (&e->log_ss, 0, __ATOMIC_RELEASE);
   }
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock (e);
   pthread_mutex_unlock (&e->switch_lock);
   if (!s) {
     errno = EINVAL;
@@ -327,12 +327,12 @@ wc_log_get_info (struct wc_engine *e, struct wc_log_info *info)
   struct wc_wlog_info si;
 
   memset (info, 0, sizeof *info);
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   s = e->log;
   if (s)
     wc_wlog_sink_ref (s);
   info->on = e->log_on;
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock (e);
   if (!s)
     return;
   wc_wlog_sink_info (s, &si);
@@ -358,9 +358,9 @@ wc_log_mark_max (struct wc_engine *e)
 {
   size_t max = 0;
 
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   if (e->log_on)
     max = wc_wlog_mark_max (e->log);
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock (e);
   return max;
 }

@@ -2,7 +2,8 @@
  *
  * A cut, with the engine lock held throughout except while waiting:
  *   1. power off and bump the epoch: new requests fail with EIO, and so do
- *      requests in flight when they finish (engine.c, req_end_locked);
+ *      requests in flight when they finish (engine.c,
+ *      inflight_end_locked);
  *   2. wait for media I/O to drain: write-backs already sent to the media
  *      complete normally and count as durable, none starts after this;
  *   3. meet the dirty blocks with the policy: survivors are written to the
@@ -180,7 +181,7 @@ wc_cut_locked (struct wc_engine *e, const struct wc_cut *cut,
   pthread_cond_broadcast (&e->timer_cond);
   /* 2. */
   while (e->media_inflight > 0)
-    pthread_cond_wait (&e->cond, &e->lock);
+    wc_wait (e, &e->cond);
 
   /* 3.  With the media drained, no block is LOADING (its reader removes it
    * when the read returns) or WRITEBACK (completed when the write returns). */
@@ -268,11 +269,11 @@ wc_power_cut (struct wc_engine *e, const struct wc_cut *cut,
     errno = EINVAL;
     return -1;
   }
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   while (e->cutting)
-    pthread_cond_wait (&e->cond, &e->lock);
+    wc_wait (e, &e->cond);
   if (!e->powered) {
-    pthread_mutex_unlock (&e->lock);
+    wc_unlock (e);
     errno = EIO;
     return -1;
   }
@@ -288,14 +289,14 @@ wc_power_cut (struct wc_engine *e, const struct wc_cut *cut,
 int
 wc_power_on (struct wc_engine *e)
 {
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   /* A cut in progress finishes first: power-on must not let new writes in
    * before the cut has met the old dirty data. */
   while (e->cutting)
-    pthread_cond_wait (&e->cond, &e->lock);
+    wc_wait (e, &e->cond);
   e->powered = true;
   pthread_cond_broadcast (&e->cond);
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock (e);
   if (e->on_power_on)
     e->on_power_on (e->opaque);
   return 0;
@@ -328,6 +329,7 @@ now_ns (void)
 static uint64_t
 trigger_counter_locked (struct wc_engine *e, enum wc_trigger kind)
 {
+  WC_LOCK_HELD (e);
   switch (kind) {
   case WC_TRIGGER_NONE: return 0;
   case WC_TRIGGER_WRITES: return e->st.writes + e->st.zeroes + e->st.trims;
@@ -357,6 +359,7 @@ wc_trigger_remaining_locked (struct wc_engine *e)
 {
   uint64_t now;
 
+  WC_LOCK_HELD (e);
   switch (e->armed) {
   case WC_TRIGGER_NONE:
   case WC_TRIGGER_MARK:
@@ -383,13 +386,13 @@ timer_main (void *arg)
 {
   struct wc_engine *e = arg;
 
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   while (!e->stopping) {
     struct wc_cut cut;
     struct wc_cut_report rep;
 
     if (e->armed != WC_TRIGGER_MS) {
-      pthread_cond_wait (&e->timer_cond, &e->lock);
+      wc_wait (e, &e->timer_cond);
       continue;
     }
     if (!wc_trigger_due_locked (e, WC_TRIGGER_MS, &cut)) {
@@ -397,7 +400,7 @@ timer_main (void *arg)
         .tv_sec = e->armed_at / 1000000000,
         .tv_nsec = e->armed_at % 1000000000,
       };
-      pthread_cond_timedwait (&e->timer_cond, &e->lock, &ts);
+      wc_timedwait (e, &e->timer_cond, &ts);
       continue;
     }
     if (!e->powered)
@@ -406,9 +409,9 @@ timer_main (void *arg)
     wc_unlock (e);
     if (e->on_cut)
       e->on_cut (e->opaque, &rep);
-    pthread_mutex_lock (&e->lock);
+    wc_lock (e);
   }
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock (e);
   return NULL;
 }
 
@@ -417,11 +420,11 @@ wc_timer_stop (struct wc_engine *e)
 {
   bool running;
 
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   e->stopping = true;
   running = e->timer_running;
   pthread_cond_broadcast (&e->timer_cond);
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock (e);
   if (running)
     pthread_join (e->timer, NULL);
 }
@@ -434,11 +437,11 @@ wc_arm_cut (struct wc_engine *e, const struct wc_cut *cut,
   int err;
 
   if (trigger == WC_TRIGGER_NONE) {
-    pthread_mutex_lock (&e->lock);
+    wc_lock (e);
     e->armed = WC_TRIGGER_NONE;
     e->armed_mark[0] = '\0';
     pthread_cond_broadcast (&e->timer_cond);
-    pthread_mutex_unlock (&e->lock);
+    wc_unlock (e);
     return 0;
   }
   if ((trigger != WC_TRIGGER_WRITES && trigger != WC_TRIGGER_FLUSHES &&
@@ -448,11 +451,11 @@ wc_arm_cut (struct wc_engine *e, const struct wc_cut *cut,
     errno = EINVAL;
     return -1;
   }
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   if (trigger == WC_TRIGGER_MS && !e->timer_running) {
     err = pthread_create (&e->timer, NULL, timer_main, e);
     if (err) {
-      pthread_mutex_unlock (&e->lock);
+      wc_unlock (e);
       errno = err;
       return -1;
     }
@@ -468,7 +471,7 @@ wc_arm_cut (struct wc_engine *e, const struct wc_cut *cut,
   e->armed_cut = *cut;
   e->armed_mark[0] = '\0';
   pthread_cond_broadcast (&e->timer_cond);
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock (e);
   return 0;
 }
 
@@ -482,12 +485,12 @@ wc_arm_cut_at_mark (struct wc_engine *e, const struct wc_cut *cut,
     errno = EINVAL;
     return -1;
   }
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   e->armed = WC_TRIGGER_MARK;
   e->armed_cut = *cut;
   memcpy (e->armed_mark, name, len + 1);
   pthread_cond_broadcast (&e->timer_cond);
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock (e);
   return 0;
 }
 
@@ -498,16 +501,16 @@ wc_mark (struct wc_engine *e, const char *text)
   struct wc_cut_report rep;
   bool fire = false;
 
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   if (!e->powered) {
-    pthread_mutex_unlock (&e->lock);
+    wc_unlock (e);
     errno = EIO;
     return -1;
   }
   if (e->log_on) {
     /* A mark is one log sector: a longer one is refused, not cut short. */
     if (strlen (text) > wc_wlog_mark_max (e->log)) {
-      pthread_mutex_unlock (&e->lock);
+      wc_unlock (e);
       errno = EINVAL;
       return -1;
     }

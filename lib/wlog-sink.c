@@ -40,6 +40,7 @@
 
 #include <glib.h>
 
+#include "lockcheck.h"
 #include "wlog-format.h"
 #include "wlog-sink.h"
 
@@ -291,6 +292,7 @@ wc_wlog_sink_sector_size (const struct wc_wlog_sink *s)
 static bool
 taking_locked (struct wc_wlog_sink *s)
 {
+  WC_MUTEX_HELD (&s->lock);
   return !s->finishing && !s->failed;
 }
 
@@ -308,6 +310,7 @@ wc_wlog_taking (struct wc_wlog_sink *s)
 static void
 queue_locked (struct wc_wlog_sink *s, struct wc_wlog_rec *r)
 {
+  WC_MUTEX_HELD (&s->lock);
   g_queue_push_tail_link (&s->queue, &r->link);
   r->queued = true;
 }
@@ -407,6 +410,7 @@ work_locked (struct wc_wlog_sink *s)
 {
   const struct wc_wlog_rec *head;
 
+  WC_MUTEX_HELD (&s->lock);
   if (s->closed)
     return false;
   head = g_queue_peek_head (&s->queue);
@@ -421,6 +425,7 @@ drop_queue_locked (struct wc_wlog_sink *s)
 {
   GList *l;
 
+  WC_MUTEX_HELD (&s->lock);
   while ((l = g_queue_pop_head_link (&s->queue)) != NULL) {
     struct wc_wlog_rec *r = l->data;
 

@@ -75,6 +75,7 @@ static void
 complete_locked (struct wc_engine *e, struct wc_block *b, bool ok,
                  uint64_t ticket)
 {
+  WC_LOCK_HELD (e);
   /* If the block was rewritten, the snapshot is a copy nobody needs. */
   if (b->wb_data != b->data)
     wc_buf_drop_locked (e, b->wb_data);
@@ -108,8 +109,8 @@ complete_locked (struct wc_engine *e, struct wc_block *b, bool ok,
 /* Writes back a batch of DIRTY blocks.  Returns 0, or -1 with the errno of
  * the first failure; every block is tried.  Empties batch. */
 static int
-write_batch_locked (struct wc_engine *e, struct wc_req *r, GPtrArray *batch,
-                    bool fua, uint64_t ticket)
+write_batch_locked (struct wc_engine *e, struct wc_inflight *r,
+                    GPtrArray *batch, bool fua, uint64_t ticket)
 {
   g_autofree bool *ok = g_new0 (bool, batch->len);
   uint64_t ios = 0, failed = 0;
@@ -131,14 +132,14 @@ write_batch_locked (struct wc_engine *e, struct wc_req *r, GPtrArray *batch,
     b->redirty_seq = 0;
   }
 
-  if (!wc_req_alive_locked (e, r)) {
+  if (!wc_inflight_alive_locked (e, r)) {
     err = EIO;
   }
   else if (wc_media_begin_locked (e) == -1) {
     err = errno;
   }
   else {
-    pthread_mutex_unlock (&e->lock);
+    wc_unlock_for_media (e);
     for (i = 0; i < batch->len; i = j) {
       const struct wc_block *bi = batch->pdata[i];
       int rv;
@@ -160,7 +161,7 @@ write_batch_locked (struct wc_engine *e, struct wc_req *r, GPtrArray *batch,
       for (guint k = i; k < j; k++)
         ok[k] = rv == 0;
     }
-    pthread_mutex_lock (&e->lock);
+    wc_lock (e);
     wc_media_end_locked (e);
   }
 
@@ -187,9 +188,10 @@ write_batch_locked (struct wc_engine *e, struct wc_req *r, GPtrArray *batch,
 }
 
 static void
-consider_locked (struct wc_block *b, uint64_t target, uint64_t ticket,
-                 GPtrArray *batch, bool *busy)
+consider_locked (struct wc_engine *e, struct wc_block *b, uint64_t target,
+                 uint64_t ticket, GPtrArray *batch, bool *busy)
 {
+  WC_LOCK_HELD (e);
   switch (b->state) {
   case WC_B_LOADING:
     break;                      /* nothing cached yet */
@@ -205,7 +207,7 @@ consider_locked (struct wc_block *b, uint64_t target, uint64_t ticket,
 }
 
 int
-wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
+wc_writeback_locked (struct wc_engine *e, struct wc_inflight *r,
                      uint64_t first, uint64_t last, uint64_t target,
                      bool fua)
 {
@@ -222,7 +224,7 @@ wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
       for (uint64_t blkno = first; blkno <= last; blkno++) {
         struct wc_block *b = wc_block_lookup_locked (e, blkno);
         if (b)
-          consider_locked (b, target, ticket, batch, &busy);
+          consider_locked (e, b, target, ticket, batch, &busy);
       }
     }
     else {
@@ -233,7 +235,7 @@ wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
       while (g_hash_table_iter_next (&iter, NULL, &value)) {
         struct wc_block *b = value;
         if (b->blkno >= first && b->blkno <= last)
-          consider_locked (b, target, ticket, batch, &busy);
+          consider_locked (e, b, target, ticket, batch, &busy);
       }
     }
 
@@ -242,10 +244,10 @@ wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
         err = errno;
     }
     else if (busy)
-      pthread_cond_wait (&e->cond, &e->lock);
+      wc_wait (e, &e->cond);
     else
       break;
-    if (!wc_req_alive_locked (e, r)) {
+    if (!wc_inflight_alive_locked (e, r)) {
       err = EIO;
       break;
     }
@@ -260,13 +262,13 @@ wc_writeback_locked (struct wc_engine *e, struct wc_req *r,
 int
 wc_flush_held_locked (struct wc_engine *e)
 {
-  struct wc_req r;
+  struct wc_inflight r;
   int rv;
 
   WC_LOCK_HELD (e);
   e->switching = true;
   while (e->writes_inflight > 0 && e->powered)
-    pthread_cond_wait (&e->cond, &e->lock);
+    wc_wait (e, &e->cond);
   if (!e->powered) {
     errno = EIO;
     return -1;
@@ -275,7 +277,7 @@ wc_flush_held_locked (struct wc_engine *e)
   r.mode = e->mode;
   r.writer = false;
   rv = wc_flush_all_locked (e, &r);
-  if (rv == 0 && !wc_req_alive_locked (e, &r)) {
+  if (rv == 0 && !wc_inflight_alive_locked (e, &r)) {
     rv = -1;
     errno = EIO;
   }
@@ -283,8 +285,9 @@ wc_flush_held_locked (struct wc_engine *e)
 }
 
 int
-wc_flush_all_locked (struct wc_engine *e, struct wc_req *r)
+wc_flush_all_locked (struct wc_engine *e, struct wc_inflight *r)
 {
+  WC_LOCK_HELD (e);
   if (wc_writeback_locked (e, r, 0, UINT64_MAX, e->seq, false) == -1)
     return -1;
   return wc_media_flush_locked (e);
@@ -295,12 +298,13 @@ wc_media_flush_locked (struct wc_engine *e)
 {
   int rv, err;
 
+  WC_LOCK_HELD (e);
   if (wc_media_begin_locked (e) == -1)
     return -1;
-  pthread_mutex_unlock (&e->lock);
+  wc_unlock_for_media (e);
   rv = e->ops->flush (e->opaque);
   err = errno;
-  pthread_mutex_lock (&e->lock);
+  wc_lock (e);
   wc_media_end_locked (e);
   if (rv == -1) {
     e->st.media_errors++;
@@ -310,7 +314,7 @@ wc_media_flush_locked (struct wc_engine *e)
 }
 
 int
-wc_destage_locked (struct wc_engine *e, struct wc_req *r)
+wc_destage_locked (struct wc_engine *e, struct wc_inflight *r)
 {
   g_autoptr (GPtrArray) batch = g_ptr_array_new ();
   GList *l;

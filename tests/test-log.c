@@ -16,6 +16,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include "gate.h"
 #include "memmedia.h"
 #include "wcache.h"
 #include "wlog.h"
@@ -344,74 +345,42 @@ test_replay_at_every_flush (void)
 
 /* ---- Order --------------------------------------------------------------- */
 
-/* A flush's entry goes where it arrived: a write acknowledged while the
- * flush was writing back comes after the FLUSH, whatever the completion
- * order; a write acknowledged before it arrived comes before. */
-struct gate {
-  GMutex lock;
-  GCond cond;
-  int stage;                    /* 1: the flush is in the media; 2: go */
-};
-
-static void
-hold_flush_hook (struct memmedia *m, enum mm_op op, uint64_t offset,
-                 uint32_t count, void *arg)
-{
-  struct gate *g = arg;
-
-  if (op != MM_FLUSH)
-    return;
-  g_mutex_lock (&g->lock);
-  if (g->stage == 0) {
-    g->stage = 1;
-    g_cond_broadcast (&g->cond);
-    while (g->stage != 2)
-      g_cond_wait (&g->cond, &g->lock);
-  }
-  g_mutex_unlock (&g->lock);
-}
-
 static gpointer
 flusher (gpointer e)
 {
   return GINT_TO_POINTER (wc_flush (e, 0));
 }
 
+/* A flush's entry goes where it arrived: a write acknowledged while the
+ * flush was writing back comes after the FLUSH, whatever the completion
+ * order; a write acknowledged before it arrived comes before. */
 static void
 test_flush_placement (void)
 {
   struct fx f;
-  struct gate g = { .stage = 0 };
+  struct gate g;
   g_autofree char *d = NULL;
   GThread *t;
 
-  g_mutex_init (&g.lock);
-  g_cond_init (&g.cond);
+  gate_init (&g);
   fx_init (&f, WC_MODE_WRITEBACK);
   put (f.e, 0, 512, 0x11, 0);                   /* before: sector 0 */
-  f.m->hook = hold_flush_hook;
+  f.m->hook = gate_flush_hook;
   f.m->hook_arg = &g;
   t = g_thread_new ("flush", flusher, f.e);
-  g_mutex_lock (&g.lock);
-  while (g.stage != 1)
-    g_cond_wait (&g.cond, &g.lock);
-  g_mutex_unlock (&g.lock);
+  gate_wait_held (&g);
   /* The flush has arrived and waits in the media: these are acknowledged
    * after it arrived and before it completes. */
   put (f.e, 512, 512, 0x12, 0);
   put (f.e, 1024, 512, 0x13, WC_FUA);
   g_assert_cmpint (wc_mark (f.e, "during"), ==, 0);
-  g_mutex_lock (&g.lock);
-  g.stage = 2;
-  g_cond_broadcast (&g.cond);
-  g_mutex_unlock (&g.lock);
+  gate_release (&g);
   g_assert_cmpint (GPOINTER_TO_INT (g_thread_join (t)), ==, 0);
   f.m->hook = NULL;
   g_assert_cmpint (wc_log_stop (f.e), ==, 0);
   d = dump (f.log);
   g_assert_cmpstr (d, ==, "NONE:0+1 FLUSH NONE:1+1 FUA:2+1 MARK:during");
-  g_mutex_clear (&g.lock);
-  g_cond_clear (&g.cond);
+  gate_clear (&g);
   fx_fini (&f);
 }
 
