@@ -296,9 +296,8 @@ disk_submit (struct handle *h, enum wc_op op, void *buf, uint32_t count,
       break;
     case WC_OP_ZERO:
     case WC_OP_TRIM:
-      rv = wf_nbd_zero (wf.nbd, h->epoch, count, offset, op == WC_OP_TRIM);
-      if (rv == 0 && (flags & WC_FUA))
-        rv = wf_nbd_flush (wf.nbd, h->epoch);
+      rv = wf_nbd_zero (wf.nbd, h->epoch, count, offset, op == WC_OP_TRIM,
+                        flags & WC_FUA);
       break;
     case WC_OP_FLUSH:
       rv = wf_nbd_flush (wf.nbd, h->epoch);

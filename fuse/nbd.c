@@ -43,7 +43,9 @@
  * set; requests themselves wait as long as the server takes, as a disk's.
  *
  * FUA.  A write that must be durable goes with NBD_CMD_FLAG_FUA when the
- * server offers it, else as write + flush.  A server that offers no flush
+ * server offers it, else as write + flush; a zero is always zero + flush
+ * (lib/emulate.h, which also writes the zeros for a server without
+ * WRITE_ZEROES).  A server that offers no flush
  * is write-through (its writes are durable when acknowledged), so flush
  * is a no-op then, as QEMU's client treats it.
  *
@@ -69,6 +71,7 @@
 #include <glib.h>
 #include <libnbd.h>
 
+#include "emulate.h"
 #include "wcache-fuse.h"
 
 #define WF_NBD_CONNECTIONS 4
@@ -532,43 +535,69 @@ wf_nbd_flush (struct wf_nbd *n, uint64_t gen)
   return s ? end (s, c, nbd_flush (c->h, 0)) : -1;
 }
 
+/* One request's connections, for the emulation of FUA and zeroes. */
+struct request {
+  struct wf_nbd *n;
+  uint64_t gen;
+};
+
+static int
+request_pwrite (void *opaque, const void *buf, uint32_t count,
+                uint64_t offset, bool fua)
+{
+  struct request *r = opaque;
+  struct conn *c;
+  struct set *s = begin (r->n, r->gen, &c);
+
+  return s ? end (s, c, nbd_pwrite (c->h, buf, count, offset,
+                                    fua ? LIBNBD_CMD_FLAG_FUA : 0)) : -1;
+}
+
+static int
+request_flush (void *opaque)
+{
+  struct request *r = opaque;
+
+  return wf_nbd_flush (r->n, r->gen);
+}
+
+static struct wc_emulate
+emulate_of (struct request *r)
+{
+  return (struct wc_emulate) {
+    .opaque = r,
+    .can_fua = r->n->can_fua,
+    .write = request_pwrite,
+    .flush = request_flush,
+  };
+}
+
 int
 wf_nbd_write (struct wf_nbd *n, uint64_t gen, const void *buf,
               uint32_t count, uint64_t offset, bool fua)
 {
-  uint32_t flags = fua && n->can_fua ? LIBNBD_CMD_FLAG_FUA : 0;
-  struct conn *c;
-  struct set *s = begin (n, gen, &c);
+  struct request r = { .n = n, .gen = gen };
+  struct wc_emulate em = emulate_of (&r);
 
-  if (!s || end (s, c, nbd_pwrite (c->h, buf, count, offset, flags)) == -1)
-    return -1;
-  if (fua && !n->can_fua)
-    return wf_nbd_flush (n, gen);
-  return 0;
+  return wc_emulate_write (&em, buf, count, offset, fua);
 }
 
 int
 wf_nbd_zero (struct wf_nbd *n, uint64_t gen, uint32_t count,
-             uint64_t offset, bool trim)
+             uint64_t offset, bool trim, bool fua)
 {
-  static const char zeroes[64 * 1024];
+  struct request r = { .n = n, .gen = gen };
+  struct wc_emulate em = emulate_of (&r);
   struct conn *c;
   struct set *s;
+  int rv;
 
+  if (!n->can_zero)
+    return wc_emulate_zero (&em, count, offset, fua);
   /* NBD_CMD_TRIM may leave anything behind, but a punched hole reads as
    * zeros; NBD_CMD_WRITE_ZEROES without NO_HOLE may punch and must zero. */
-  if (n->can_zero) {
-    s = begin (n, gen, &c);
-    return s ? end (s, c, nbd_zero (c->h, count, offset,
-                                    trim ? 0 : LIBNBD_CMD_FLAG_NO_HOLE)) : -1;
-  }
-  while (count > 0) {
-    uint32_t len = MIN (count, sizeof zeroes);
-
-    if (wf_nbd_write (n, gen, zeroes, len, offset, false) == -1)
-      return -1;
-    count -= len;
-    offset += len;
-  }
-  return 0;
+  s = begin (n, gen, &c);
+  rv = s ? end (s, c, nbd_zero (c->h, count, offset,
+                                trim ? 0 : LIBNBD_CMD_FLAG_NO_HOLE)) : -1;
+  return wc_emulate_fua (&em, rv, fua);
 }

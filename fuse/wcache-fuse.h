@@ -86,7 +86,7 @@ int wf_nbd_read (struct wf_nbd *n, uint64_t gen, void *buf, uint32_t count,
 int wf_nbd_write (struct wf_nbd *n, uint64_t gen, const void *buf,
                   uint32_t count, uint64_t offset, bool fua);
 int wf_nbd_zero (struct wf_nbd *n, uint64_t gen, uint32_t count,
-                 uint64_t offset, bool trim);
+                 uint64_t offset, bool trim, bool fua);
 int wf_nbd_flush (struct wf_nbd *n, uint64_t gen);
 
 /* remote.c: one request to a control socket.  Returns 0 and the reply

@@ -43,6 +43,7 @@
 #include <nbdkit-filter.h>
 
 #include "control.h"
+#include "emulate.h"
 #include "params.h"
 #include "wcache.h"
 
@@ -125,7 +126,7 @@ result (int rv, int err)
 }
 
 static int
-media_flush_guarded (void)
+media_flush_guarded (void *opaque)
 {
   int err = 0;
 
@@ -143,50 +144,52 @@ media_read (void *opaque, void *buf, uint32_t count, uint64_t offset)
   return result (media->pread (media, buf, count, offset, 0, &err), err);
 }
 
+static int
+media_pwrite_guarded (void *opaque, const void *buf, uint32_t count,
+                      uint64_t offset, bool fua)
+{
+  int err = 0;
+
+  return result (media->pwrite (media, buf, count, offset,
+                                fua ? NBDKIT_FLAG_FUA : 0, &err), err);
+}
+
 /* FUA goes down only if the plugin handles it (nbdkit asserts otherwise);
- * else the data is made durable with a flush. */
+ * else the data is made durable with a flush (emulate.h). */
+static struct wc_emulate
+plugin_emulate (void)
+{
+  return (struct wc_emulate) {
+    .can_fua = facts.can_fua > 0,
+    .write = media_pwrite_guarded,
+    .flush = media_flush_guarded,
+  };
+}
+
 static int
 media_write (void *opaque, const void *buf, uint32_t count, uint64_t offset,
              bool fua)
 {
   MEDIA_GUARD;
-  bool pass_fua = fua && facts.can_fua > 0;
-  int err = 0;
+  struct wc_emulate em = plugin_emulate ();
 
-  if (result (media->pwrite (media, buf, count, offset,
-                             pass_fua ? NBDKIT_FLAG_FUA : 0, &err),
-              err) == -1)
-    return -1;
-  return fua && !pass_fua ? media_flush_guarded () : 0;
+  return wc_emulate_write (&em, buf, count, offset, fua);
 }
 
+/* A plugin without zero support gets the zeros written. */
 static int
 media_zero (void *opaque, uint32_t count, uint64_t offset, bool fua)
 {
   MEDIA_GUARD;
-  static const uint8_t zeros[64 * 1024];
-  bool pass_fua = fua && facts.can_fua > 0;
-  int err = 0;
+  struct wc_emulate em = plugin_emulate ();
+  bool pass_fua = fua && em.can_fua;
+  int rv, err = 0;
 
-  if (facts.can_zero > NBDKIT_ZERO_NONE) {
-    if (result (media->zero (media, count, offset,
-                             pass_fua ? NBDKIT_FLAG_FUA : 0, &err),
-                err) == -1)
-      return -1;
-  }
-  else {
-    while (count > 0) {
-      uint32_t n = count < sizeof zeros ? count : sizeof zeros;
-
-      if (result (media->pwrite (media, zeros, n, offset, 0, &err),
-                  err) == -1)
-        return -1;
-      count -= n;
-      offset += n;
-    }
-    pass_fua = false;
-  }
-  return fua && !pass_fua ? media_flush_guarded () : 0;
+  if (facts.can_zero <= NBDKIT_ZERO_NONE)
+    return wc_emulate_zero (&em, count, offset, fua);
+  rv = result (media->zero (media, count, offset,
+                            pass_fua ? NBDKIT_FLAG_FUA : 0, &err), err);
+  return wc_emulate_fua (&em, rv, fua && !pass_fua);
 }
 
 static int
@@ -194,7 +197,7 @@ media_flush (void *opaque)
 {
   MEDIA_GUARD;
 
-  return media_flush_guarded ();
+  return media_flush_guarded (opaque);
 }
 
 static const struct wc_media_ops media_ops = {
