@@ -1,5 +1,6 @@
 /* NBD backing: the disk passed through to an NBD server with libnbd, for
- * a disk whose cache lives elsewhere (nbdkit --filter=wcache).  Nothing is
+ * a disk whose cache lives elsewhere (nbdkit --filter=wcache), as the
+ * disk ops wf_nbd_ops (wcache-fuse.h; the other is local.c).  Nothing is
  * cached here: reads, writes, FUA, zeroes, trims and flushes go straight
  * to the server, so the server's rules (S1-S10) are the disk's.
  *
@@ -403,7 +404,7 @@ replace_current (struct wf_nbd *n, struct set *s)
   set_unref (old);
 }
 
-uint64_t
+static uint64_t
 wf_nbd_open_file (struct wf_nbd *n)
 {
   g_autofree char *message = NULL;
@@ -513,7 +514,7 @@ end (struct set *s, struct conn *c, int64_t rv)
   return rv == -1 ? -1 : 0;
 }
 
-int
+static int
 wf_nbd_read (struct wf_nbd *n, uint64_t gen, void *buf, uint32_t count,
              uint64_t offset)
 {
@@ -523,7 +524,7 @@ wf_nbd_read (struct wf_nbd *n, uint64_t gen, void *buf, uint32_t count,
   return s ? end (s, c, nbd_pread (c->h, buf, count, offset, 0)) : -1;
 }
 
-int
+static int
 wf_nbd_flush (struct wf_nbd *n, uint64_t gen)
 {
   struct conn *c;
@@ -572,7 +573,7 @@ emulate_of (struct request *r)
   };
 }
 
-int
+static int
 wf_nbd_write (struct wf_nbd *n, uint64_t gen, const void *buf,
               uint32_t count, uint64_t offset, bool fua)
 {
@@ -582,7 +583,7 @@ wf_nbd_write (struct wf_nbd *n, uint64_t gen, const void *buf,
   return wc_emulate_write (&em, buf, count, offset, fua);
 }
 
-int
+static int
 wf_nbd_zero (struct wf_nbd *n, uint64_t gen, uint32_t count,
              uint64_t offset, bool trim, bool fua)
 {
@@ -601,3 +602,72 @@ wf_nbd_zero (struct wf_nbd *n, uint64_t gen, uint32_t count,
                                 trim ? 0 : LIBNBD_CMD_FLAG_NO_HOLE)) : -1;
   return wc_emulate_fua (&em, rv, fua);
 }
+
+/* ---- The disk ops (wcache-fuse.h) ------------------------------------- */
+
+static uint64_t
+nbd_disk_open_file (void)
+{
+  return wf_nbd_open_file (wf.nbd);
+}
+
+static int
+nbd_disk_read (uint64_t gen, void *buf, uint32_t count, uint64_t offset)
+{
+  return wf_nbd_read (wf.nbd, gen, buf, count, offset);
+}
+
+static int
+nbd_disk_write (uint64_t gen, const void *buf, uint32_t count,
+                uint64_t offset, bool fua)
+{
+  return wf_nbd_write (wf.nbd, gen, buf, count, offset, fua);
+}
+
+static int
+nbd_disk_zero (uint64_t gen, uint32_t count, uint64_t offset, bool trim,
+               bool fua)
+{
+  return wf_nbd_zero (wf.nbd, gen, count, offset, trim, fua);
+}
+
+static int
+nbd_disk_flush (uint64_t gen)
+{
+  return wf_nbd_flush (wf.nbd, gen);
+}
+
+/* Control files only with --control-of: the cache is the server's. */
+static bool
+nbd_disk_has_control_files (void)
+{
+  return wf.control_of != NULL;
+}
+
+/* Nothing is cached here: unmounting only flushes, if asked, through a
+ * connection of the current generation. */
+static void
+nbd_disk_unmount (bool flush)
+{
+  if (flush && wf_nbd_flush (wf.nbd, wf_nbd_open_file (wf.nbd)) == -1)
+    wf_report ("flush at unmount: %s", g_strerror (errno));
+}
+
+static void
+nbd_disk_close (void)
+{
+  wf_nbd_close (wf.nbd);
+}
+
+const struct wf_disk_ops wf_nbd_ops = {
+  .open_file = nbd_disk_open_file,
+  .keep_cache = false,
+  .read = nbd_disk_read,
+  .write = nbd_disk_write,
+  .zero = nbd_disk_zero,
+  .flush = nbd_disk_flush,
+  .has_control_files = nbd_disk_has_control_files,
+  .command = wf_remote_command,
+  .unmount = nbd_disk_unmount,
+  .close = nbd_disk_close,
+};
