@@ -201,8 +201,7 @@ parse_size (const char *opt, const char *s)
   uint64_t v;
 
   if (wc_parse_size (s, &v) == -1)
-    die ("%s=%s: not a size (a decimal number of bytes with an optional "
-         "suffix: 4096, 4K, 256M)", opt, s);
+    die ("%s=%s: not %s", opt, s, wc_size_grammar);
   return v;
 }
 
