@@ -20,9 +20,10 @@
  * that is not a valid value (nothing changes); the protocol's errno for
  * a command the disk could not carry out (EIO: the media failed, or the
  * power is off).  A remote server's error replies carry no errno, so they
- * read as EIO; so a request is first checked here by the protocol's own
- * parser (wc_control_check), and one that is wrong in itself fails with
- * EINVAL without being sent.
+ * read as EIO; so a request is first checked by the protocol's own
+ * parser (wc_control_check, in remote.c), and one that is wrong in itself
+ * fails with EINVAL without being sent.  Which of the two runs a command
+ * is the disk ops' business (wf.ops->command).
  *
  * No state and no locks here.
  */
@@ -34,14 +35,13 @@
 
 #include <glib.h>
 
-#include "control.h"
 #include "kv.h"
 #include "wcache-fuse.h"
 
 bool
 wf_has_control_files (void)
 {
-  return wf.e != NULL || wf.control_of != NULL;
+  return wf.ops->has_control_files ();
 }
 
 /* Runs one protocol request; on "ok" returns 0 and the parsed pairs. */
@@ -53,18 +53,9 @@ request (const char *line, GPtrArray **pairs)
   bool ok;
   int err;
 
-  if (wf.e)
-    err = wc_control_run (wf.e, line, &reply);
-  else if ((err = wc_control_check (line, &reply)) != 0)
-    return -err;                /* wrong in itself: not worth sending */
-  else {
-    g_clear_pointer (&reply, g_free);
-    err = wf_remote_request (wf.control_of, line, &reply) == -1 ? errno : 0;
-    if (err) {
-      g_warning ("%s: %s", wf.control_of, reply);
-      return -err;
-    }
-  }
+  err = wf.ops->command (line, &reply);
+  if (err < 0)
+    return err;
   if (wc_reply_parse (reply, &ok, pairs, &message) == -1) {
     g_warning ("%s: a reply that is not in the grammar: %s", line, reply);
     return -EIO;

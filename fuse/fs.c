@@ -2,12 +2,13 @@
  * files (ctlfiles.c).
  *
  * disk.  Each open file gets a handle remembering its open flags and the
- * engine's power epoch at open.  Every request goes through wc_submit
- * with that epoch, so a file opened before a power cut fails with EIO for
- * ever, even after power-on, as an NBD connection does: a loop device or
- * a mounted filesystem that survived the cut cannot write stale state onto
- * the disk that came back; reopen it after power-on.
- *   write        WC_FUA if the write asked for O_SYNC or O_DSYNC, at
+ * engine's power epoch at open.  Every request goes to the engine
+ * (through wf.ops) with that epoch, so a file opened before a power cut
+ * fails with EIO for ever, even after power-on, as an NBD connection
+ * does: a loop device or a mounted filesystem that survived the cut
+ * cannot write stale state onto the disk that came back; reopen it after
+ * power-on.
+ *   write        FUA if the write asked for O_SYNC or O_DSYNC, at
  *                open or per write (pwritev2 RWF_DSYNC, RWF_SYNC): durable
  *                before it returns
  *   fsync        engine flush (S3); fdatasync and fsync alike
@@ -52,10 +53,11 @@
  * returns, so for a few milliseconds after such a cut a buffered read may
  * still be served from the page cache.
  *
- * With an NBD backing (wf.nbd) the same calls go to the server through
- * libnbd instead, with no cache of ours; the server fails connections
- * that were open across a cut, and nbd.c reconnects for files opened
- * after one, so the same rule holds.
+ * The disk's requests go through wf.ops, chosen at start-up: the engine
+ * (local.c), or, with an NBD backing, the server through libnbd with no
+ * cache of ours (nbd.c); the server fails connections that were open
+ * across a cut, and nbd.c reconnects for files opened after one, so the
+ * same rule holds.
  *
  * Control files are generated at a read at offset 0 and kept for the
  * reads that follow, as sysfs does.
@@ -91,8 +93,7 @@ struct handle {
   enum kind kind;
   int flags;                    /* open(2) flags */
   bool direct;                  /* disk: opened direct_io (no page cache) */
-  uint64_t epoch;               /* disk: wc_epoch at open, or the NBD
-                                 * connections' generation (nbd.c) */
+  uint64_t epoch;               /* disk: wf.ops->open_file's token */
   int ctl;                      /* control file index */
   GMutex lock;                  /* control file: protects content (reads
                                  * of one open file may run in parallel) */
@@ -233,12 +234,10 @@ wf_open (const char *path, struct fuse_file_info *fi)
       return -EROFS;
     }
     h->kind = KIND_DISK;
-    h->epoch = wf.e ? wc_epoch (wf.e) : wf_nbd_open_file (wf.nbd);
+    h->epoch = wf.ops->open_file ();
     fi->direct_io = wf.direct_io || (fi->flags & O_DIRECT) != 0;
     h->direct = fi->direct_io;
-    /* Only this process changes a local disk, and it invalidates the page
-     * cache itself; an NBD server may have other writers. */
-    fi->keep_cache = wf.e != NULL;
+    fi->keep_cache = wf.ops->keep_cache;
   }
   else {
     if (writing && !wf_ctl_writable (i)) {
@@ -274,40 +273,11 @@ wf_release (const char *path, struct fuse_file_info *fi)
  * cache invalidation, which would wait for those pages. */
 static __thread bool pages_held;
 
+/* A disk op's result for FUSE. */
 static int
-disk_submit (struct handle *h, enum wc_op op, void *buf, uint32_t count,
-             uint64_t offset, unsigned flags)
+neg_errno (int rv)
 {
-  struct wc_request req = {
-    .op = op, .buf = buf, .count = count, .offset = offset, .flags = flags,
-    .epoch = h->epoch,
-  };
-  int rv;
-
-  if (wf.e)
-    rv = wc_submit (wf.e, &req);
-  else {
-    switch (op) {
-    case WC_OP_READ:
-      rv = wf_nbd_read (wf.nbd, h->epoch, buf, count, offset);
-      break;
-    case WC_OP_WRITE:
-      rv = wf_nbd_write (wf.nbd, h->epoch, buf, count, offset, flags & WC_FUA);
-      break;
-    case WC_OP_ZERO:
-    case WC_OP_TRIM:
-      rv = wf_nbd_zero (wf.nbd, h->epoch, count, offset, op == WC_OP_TRIM);
-      if (rv == 0 && (flags & WC_FUA))
-        rv = wf_nbd_flush (wf.nbd, h->epoch);
-      break;
-    case WC_OP_FLUSH:
-      rv = wf_nbd_flush (wf.nbd, h->epoch);
-      break;
-    }
-  }
-  if (rv == -1)
-    rv = -errno;
-  return rv;
+  return rv == -1 ? -errno : rv;
 }
 
 /* Drops the page cache of "disk" from this thread, before it returns.
@@ -357,7 +327,7 @@ wf_read (const char *path, char *buf, size_t size, off_t offset,
   size = clamp (size, offset);
   if (size == 0)
     return 0;
-  rv = disk_submit (h, WC_OP_READ, buf, size, offset, 0);
+  rv = neg_errno (wf.ops->read (h->epoch, buf, size, offset));
   return rv < 0 ? rv : (int) size;
 }
 
@@ -366,8 +336,7 @@ wf_write (const char *path, const char *buf, size_t size, off_t offset,
           struct fuse_file_info *fi)
 {
   struct handle *h = handle_of (fi);
-  unsigned flags = 0;
-  bool direct;
+  bool fua, direct;
   int rv;
 
   (void) path;
@@ -386,13 +355,12 @@ wf_write (const char *path, const char *buf, size_t size, off_t offset,
    * RWF_DSYNC and O_SYNC for RWF_SYNC, which include O_DSYNC): QEMU asks
    * for FUA per write that way.  The open flags alone would miss those.
    * Writes of mmap'd pages (writepage) come without a writer's intent. */
-  if (((fi->flags | h->flags) & O_DSYNC) && !fi->writepage)
-    flags |= WC_FUA;
+  fua = ((fi->flags | h->flags) & O_DSYNC) && !fi->writepage;
   /* Direct: a direct_io handle, or O_DIRECT set later with fcntl (then
    * the kernel drops the pages itself, and so do we). */
   direct = (h->direct || (fi->flags & O_DIRECT)) && !fi->writepage;
   pages_held = !direct;
-  rv = disk_submit (h, WC_OP_WRITE, (void *) buf, size, offset, flags);
+  rv = neg_errno (wf.ops->write (h->epoch, buf, size, offset, fua));
   pages_held = false;
   if (rv < 0)
     return rv;
@@ -412,7 +380,7 @@ wf_fsync (const char *path, int datasync, struct fuse_file_info *fi)
   if (h->kind == KIND_CTL)
     return 0;
   /* S3: everything acknowledged before this, through any file. */
-  return disk_submit (h, WC_OP_FLUSH, NULL, 0, 0, 0);
+  return neg_errno (wf.ops->flush (h->epoch));
 }
 
 static int
@@ -420,7 +388,7 @@ wf_fallocate (const char *path, int mode, off_t offset, off_t length,
               struct fuse_file_info *fi)
 {
   struct handle *h = handle_of (fi);
-  enum wc_op op;
+  bool trim;
   uint64_t end;
 
   (void) path;
@@ -428,10 +396,8 @@ wf_fallocate (const char *path, int mode, off_t offset, off_t length,
     return -EOPNOTSUPP;
   if (offset < 0 || length <= 0)
     return -EINVAL;
-  if (mode & FALLOC_FL_PUNCH_HOLE)
-    op = WC_OP_TRIM;
-  else if (mode & FALLOC_FL_ZERO_RANGE)
-    op = WC_OP_ZERO;
+  if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+    trim = (mode & FALLOC_FL_PUNCH_HOLE) != 0;
   else if ((mode & ~FALLOC_FL_KEEP_SIZE) == 0)
     return (uint64_t) offset + length <= wf.size ? 0 : -ENOSPC;
   else
@@ -445,7 +411,7 @@ wf_fallocate (const char *path, int mode, off_t offset, off_t length,
   /* In pieces the engine's 32-bit counts can hold. */
   while ((uint64_t) offset < end) {
     uint32_t n = MIN (end - offset, UINT32_C (1) << 30);
-    int rv = disk_submit (h, op, NULL, n, offset, 0);
+    int rv = neg_errno (wf.ops->zero (h->epoch, n, offset, trim, false));
 
     if (rv < 0)
       return rv;

@@ -167,8 +167,8 @@ die (const char *fmt, ...)
 /* After fuse_daemonize, stderr is /dev/null: messages go to syslog. */
 static bool daemonized;
 
-static void __attribute__ ((format (printf, 1, 2)))
-report (const char *fmt, ...)
+void
+wf_report (const char *fmt, ...)
 {
   va_list ap;
 
@@ -190,7 +190,7 @@ log_handler (const char *domain, GLogLevelFlags level, const char *message,
   (void) domain;
   (void) level;
   (void) data;
-  report ("%s", message);
+  wf_report ("%s", message);
 }
 
 /* A size in the grammar of params.h, the same as the filter's keys and
@@ -201,8 +201,7 @@ parse_size (const char *opt, const char *s)
   uint64_t v;
 
   if (wc_parse_size (s, &v) == -1)
-    die ("%s=%s: not a size (a decimal number of bytes with an optional "
-         "suffix: 4096, 4K, 256M)", opt, s);
+    die ("%s=%s: not %s", opt, s, wc_size_grammar);
   return v;
 }
 
@@ -286,7 +285,7 @@ static void
 on_log_failed (void *opaque, const char *msg)
 {
   (void) opaque;
-  report ("write log: %s; logging stopped, the disk goes on", msg);
+  wf_report ("write log: %s; logging stopped, the disk goes on", msg);
 }
 
 static void
@@ -344,6 +343,7 @@ open_local (void)
     die ("%s: creating the engine: %s", o.target, g_strerror (errno));
   if (o.log && wc_log_start (wf.e, o.log, log_ss, &message) == -1)
     die ("--log=%s: %s", o.log, message);
+  wf.ops = &wf_local_ops;
   wf.size = cfg.size;
   wf.readonly = o.readonly;
 }
@@ -372,6 +372,7 @@ open_nbd (void)
   wf.nbd = wf_nbd_open (o.target, o.readonly, timeout, &message);
   if (!wf.nbd)
     die ("%s", message);
+  wf.ops = &wf_nbd_ops;
   wf.control_of = o.control_of;
   wf.size = wf_nbd_size (wf.nbd);
   wf.readonly = wf_nbd_readonly (wf.nbd);
@@ -390,28 +391,6 @@ write_pidfile (void)
   pid = g_strdup_printf ("%ld\n", (long) getpid ());
   if (!g_file_set_contents (o.pidfile, pid, -1, &error))
     g_warning ("%s", error->message);
-}
-
-/* The cache at unmount: written back with --flush-on-unmount, else
- * discarded. */
-static void
-shutdown_disk (void)
-{
-  struct wc_stats st;
-
-  if (wf.e) {
-    if (o.flush_on_unmount && wc_powered (wf.e) &&
-        wc_flush (wf.e, WC_FORCE) == -1)
-      report ("flush at unmount: %s; the dirty data is lost",
-              g_strerror (errno));
-    wc_get_stats (wf.e, &st);
-    if (st.cached_blocks > 0)
-      report ("unmounted with %" PRIu64 " dirty blocks: discarded (use "
-              "--flush-on-unmount to keep them)", st.cached_blocks);
-  }
-  else if (o.flush_on_unmount &&
-           wf_nbd_flush (wf.nbd, wf_nbd_open_file (wf.nbd)) == -1)
-    report ("flush at unmount: %s", g_strerror (errno));
 }
 
 /* "--control SOCKET" as "--control=SOCKET": fuse_opt would match a
@@ -573,12 +552,11 @@ main (int argc, char *argv[])
   fuse_remove_signal_handlers (se);
   fuse_unmount (wf.fuse);
   wf_invalidate_stop ();
-  shutdown_disk ();
+  /* The cache: written back with --flush-on-unmount, else discarded. */
+  wf.ops->unmount (o.flush_on_unmount);
   fuse_destroy (wf.fuse);
   wf_handles_free ();
-  wc_engine_free (wf.e);
-  wc_backing_close (wf.backing);
-  wf_nbd_close (wf.nbd);
+  wf.ops->close ();
   if (o.pidfile)
     unlink (o.pidfile);
   fuse_opt_free_args (&args);

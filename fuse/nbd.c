@@ -1,5 +1,6 @@
 /* NBD backing: the disk passed through to an NBD server with libnbd, for
- * a disk whose cache lives elsewhere (nbdkit --filter=wcache).  Nothing is
+ * a disk whose cache lives elsewhere (nbdkit --filter=wcache), as the
+ * disk ops wf_nbd_ops (wcache-fuse.h; the other is local.c).  Nothing is
  * cached here: reads, writes, FUA, zeroes, trims and flushes go straight
  * to the server, so the server's rules (S1-S10) are the disk's.
  *
@@ -43,7 +44,9 @@
  * set; requests themselves wait as long as the server takes, as a disk's.
  *
  * FUA.  A write that must be durable goes with NBD_CMD_FLAG_FUA when the
- * server offers it, else as write + flush.  A server that offers no flush
+ * server offers it, else as write + flush; a zero is always zero + flush
+ * (lib/emulate.h, which also writes the zeros for a server without
+ * WRITE_ZEROES).  A server that offers no flush
  * is write-through (its writes are durable when acknowledged), so flush
  * is a no-op then, as QEMU's client treats it.
  *
@@ -69,6 +72,7 @@
 #include <glib.h>
 #include <libnbd.h>
 
+#include "emulate.h"
 #include "wcache-fuse.h"
 
 #define WF_NBD_CONNECTIONS 4
@@ -400,7 +404,7 @@ replace_current (struct wf_nbd *n, struct set *s)
   set_unref (old);
 }
 
-uint64_t
+static uint64_t
 wf_nbd_open_file (struct wf_nbd *n)
 {
   g_autofree char *message = NULL;
@@ -510,7 +514,7 @@ end (struct set *s, struct conn *c, int64_t rv)
   return rv == -1 ? -1 : 0;
 }
 
-int
+static int
 wf_nbd_read (struct wf_nbd *n, uint64_t gen, void *buf, uint32_t count,
              uint64_t offset)
 {
@@ -520,7 +524,7 @@ wf_nbd_read (struct wf_nbd *n, uint64_t gen, void *buf, uint32_t count,
   return s ? end (s, c, nbd_pread (c->h, buf, count, offset, 0)) : -1;
 }
 
-int
+static int
 wf_nbd_flush (struct wf_nbd *n, uint64_t gen)
 {
   struct conn *c;
@@ -532,43 +536,138 @@ wf_nbd_flush (struct wf_nbd *n, uint64_t gen)
   return s ? end (s, c, nbd_flush (c->h, 0)) : -1;
 }
 
-int
+/* One request's connections, for the emulation of FUA and zeroes. */
+struct request {
+  struct wf_nbd *n;
+  uint64_t gen;
+};
+
+static int
+request_pwrite (void *opaque, const void *buf, uint32_t count,
+                uint64_t offset, bool fua)
+{
+  struct request *r = opaque;
+  struct conn *c;
+  struct set *s = begin (r->n, r->gen, &c);
+
+  return s ? end (s, c, nbd_pwrite (c->h, buf, count, offset,
+                                    fua ? LIBNBD_CMD_FLAG_FUA : 0)) : -1;
+}
+
+static int
+request_flush (void *opaque)
+{
+  struct request *r = opaque;
+
+  return wf_nbd_flush (r->n, r->gen);
+}
+
+static struct wc_emulate
+emulate_of (struct request *r)
+{
+  return (struct wc_emulate) {
+    .opaque = r,
+    .can_fua = r->n->can_fua,
+    .write = request_pwrite,
+    .flush = request_flush,
+  };
+}
+
+static int
 wf_nbd_write (struct wf_nbd *n, uint64_t gen, const void *buf,
               uint32_t count, uint64_t offset, bool fua)
 {
-  uint32_t flags = fua && n->can_fua ? LIBNBD_CMD_FLAG_FUA : 0;
-  struct conn *c;
-  struct set *s = begin (n, gen, &c);
+  struct request r = { .n = n, .gen = gen };
+  struct wc_emulate em = emulate_of (&r);
 
-  if (!s || end (s, c, nbd_pwrite (c->h, buf, count, offset, flags)) == -1)
-    return -1;
-  if (fua && !n->can_fua)
-    return wf_nbd_flush (n, gen);
-  return 0;
+  return wc_emulate_write (&em, buf, count, offset, fua);
 }
 
-int
+static int
 wf_nbd_zero (struct wf_nbd *n, uint64_t gen, uint32_t count,
-             uint64_t offset, bool trim)
+             uint64_t offset, bool trim, bool fua)
 {
-  static const char zeroes[64 * 1024];
+  struct request r = { .n = n, .gen = gen };
+  struct wc_emulate em = emulate_of (&r);
   struct conn *c;
   struct set *s;
+  int rv;
 
+  if (!n->can_zero)
+    return wc_emulate_zero (&em, count, offset, fua);
   /* NBD_CMD_TRIM may leave anything behind, but a punched hole reads as
    * zeros; NBD_CMD_WRITE_ZEROES without NO_HOLE may punch and must zero. */
-  if (n->can_zero) {
-    s = begin (n, gen, &c);
-    return s ? end (s, c, nbd_zero (c->h, count, offset,
-                                    trim ? 0 : LIBNBD_CMD_FLAG_NO_HOLE)) : -1;
-  }
-  while (count > 0) {
-    uint32_t len = MIN (count, sizeof zeroes);
-
-    if (wf_nbd_write (n, gen, zeroes, len, offset, false) == -1)
-      return -1;
-    count -= len;
-    offset += len;
-  }
-  return 0;
+  s = begin (n, gen, &c);
+  rv = s ? end (s, c, nbd_zero (c->h, count, offset,
+                                trim ? 0 : LIBNBD_CMD_FLAG_NO_HOLE)) : -1;
+  return wc_emulate_fua (&em, rv, fua);
 }
+
+/* ---- The disk ops (wcache-fuse.h) ------------------------------------- */
+
+static uint64_t
+nbd_disk_open_file (void)
+{
+  return wf_nbd_open_file (wf.nbd);
+}
+
+static int
+nbd_disk_read (uint64_t gen, void *buf, uint32_t count, uint64_t offset)
+{
+  return wf_nbd_read (wf.nbd, gen, buf, count, offset);
+}
+
+static int
+nbd_disk_write (uint64_t gen, const void *buf, uint32_t count,
+                uint64_t offset, bool fua)
+{
+  return wf_nbd_write (wf.nbd, gen, buf, count, offset, fua);
+}
+
+static int
+nbd_disk_zero (uint64_t gen, uint32_t count, uint64_t offset, bool trim,
+               bool fua)
+{
+  return wf_nbd_zero (wf.nbd, gen, count, offset, trim, fua);
+}
+
+static int
+nbd_disk_flush (uint64_t gen)
+{
+  return wf_nbd_flush (wf.nbd, gen);
+}
+
+/* Control files only with --control-of: the cache is the server's. */
+static bool
+nbd_disk_has_control_files (void)
+{
+  return wf.control_of != NULL;
+}
+
+/* Nothing is cached here: unmounting only flushes, if asked, through a
+ * connection of the current generation. */
+static void
+nbd_disk_unmount (bool flush)
+{
+  if (flush && wf_nbd_flush (wf.nbd, wf_nbd_open_file (wf.nbd)) == -1)
+    wf_report ("flush at unmount: %s", g_strerror (errno));
+}
+
+static void
+nbd_disk_close (void)
+{
+  wf_nbd_close (wf.nbd);
+}
+
+const struct wf_disk_ops wf_nbd_ops = {
+  .open_file = nbd_disk_open_file,
+  .keep_cache = false,
+  .read = nbd_disk_read,
+  .write = nbd_disk_write,
+  .zero = nbd_disk_zero,
+  .flush = nbd_disk_flush,
+  .has_control_files = nbd_disk_has_control_files,
+  .command = wf_remote_command,
+  .unmount = nbd_disk_unmount,
+  .close = nbd_disk_close,
+};

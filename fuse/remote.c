@@ -3,8 +3,10 @@
  *
  * A connection per request, through GIO, with a timeout on every step so
  * that a wedged server cannot hang a reader of the control files.  The
- * reply is bounded: a line longer than REPLY_MAX is refused.  No state, no
- * locks: requests from several FUSE threads use separate connections.
+ * reply is bounded: a line longer than REPLY_MAX is refused.  A request
+ * wrong in itself is refused here, with the server's own parser, and
+ * never sent.  No state, no locks: requests from several FUSE threads use
+ * separate connections.
  */
 #include <config.h>
 
@@ -13,6 +15,7 @@
 
 #include <gio/gio.h>
 
+#include "control.h"
 #include "wcache-fuse.h"
 
 #define TIMEOUT_S 30            /* for a mode switch writing back a full
@@ -64,4 +67,20 @@ wf_remote_request (const char *socket, const char *line, char **reply)
   *reply = g_strdup_printf ("control socket %s: %s", socket, error->message);
   errno = EIO;
   return -1;
+}
+
+int
+wf_remote_command (const char *line, char **reply)
+{
+  int err = wc_control_check (line, reply);
+
+  if (err != 0)
+    return -err;                /* wrong in itself: not worth sending */
+  g_clear_pointer (reply, g_free);
+  if (wf_remote_request (wf.control_of, line, reply) == -1) {
+    err = errno;
+    g_warning ("%s: %s", wf.control_of, *reply);
+    return -err;
+  }
+  return 0;
 }

@@ -4,6 +4,7 @@
  *   main.c      options, start-up, daemon, shutdown
  *   fs.c        the FUSE operations: the mount's directory and "disk"
  *   ctlfiles.c  the control files (cache_type, mode, power, status)
+ *   local.c     local image: the disk served by the engine
  *   nbd.c       NBD backing: the disk passed through to an NBD server
  *   remote.c    --control-of: control files forwarded to a control socket
  *
@@ -12,9 +13,10 @@
  * control files and the --control socket run the same protocol (server/).
  * With an NBD URI there is no engine here: the disk passes requests,
  * FUA and flushes through to the server, and the control files forward to
- * the server's control socket (--control-of).
+ * the server's control socket (--control-of).  main.c picks one of the
+ * two disk ops tables at start-up; nothing else asks which it has.
  *
- * Errors: FUSE operations return -errno.
+ * Errors: FUSE operations return -errno; disk ops -1 with errno.
  */
 #ifndef WCACHE_FUSE_H
 #define WCACHE_FUSE_H
@@ -28,10 +30,41 @@
 
 struct wf_nbd;
 
+/* What "disk" is backed by: the local engine (local.c) or an NBD server
+ * (nbd.c).  A file of "disk" carries the token open_file returned (the
+ * engine's power epoch, or the NBD connections' generation) and passes it
+ * to every request, which fails with EIO once a cut came between.
+ * Requests return 0 or -1 with errno. */
+struct wf_disk_ops {
+  uint64_t (*open_file) (void);
+  /* Only this process changes the disk, and it drops the page cache
+   * itself: opens may keep it.  (An NBD server may have other writers.) */
+  bool keep_cache;
+  int (*read) (uint64_t token, void *buf, uint32_t count, uint64_t offset);
+  int (*write) (uint64_t token, const void *buf, uint32_t count,
+                uint64_t offset, bool fua);
+  /* trim: may punch a hole (reads as zeros either way). */
+  int (*zero) (uint64_t token, uint32_t count, uint64_t offset, bool trim,
+               bool fua);
+  int (*flush) (uint64_t token);
+  /* Whether the mount shows the control files. */
+  bool (*has_control_files) (void);
+  /* Runs one control request: 0 or an errno saying what the reply means
+   * (as wc_control_run), with *reply newly allocated; or -errno when
+   * there is no reply to parse (it has warned, or *reply says why). */
+  int (*command) (const char *line, char **reply);
+  /* At unmount, after the loop: write back first if flush. */
+  void (*unmount) (bool flush);
+  void (*close) (void);
+};
+extern const struct wf_disk_ops wf_local_ops;
+extern const struct wf_disk_ops wf_nbd_ops;
+
 /* The process's one disk.  Set up by main.c before the FUSE loop starts,
  * immutable while it runs (the engine and NBD handles lock themselves). */
 struct wf {
   struct fuse *fuse;
+  const struct wf_disk_ops *ops;    /* one of the two above */
   struct wc_engine *e;          /* local image, else NULL */
   struct wc_backing *backing;   /* local image, else NULL */
   struct wf_nbd *nbd;           /* NBD backing, else NULL */
@@ -71,26 +104,22 @@ int wf_ctl_show (int i, GString *out);
 /* One write(2) to control file i: the whole command.  0 or -errno. */
 int wf_ctl_store (int i, const char *buf, size_t len);
 
-/* nbd.c.  Requests carry the generation wf_nbd_open_file returned when
- * their file was opened; after a reconnect, older files get EIO.
- * timeout_s bounds each connect and each open's check of the
- * connections. */
+/* nbd.c: the NBD backing behind wf_nbd_ops.  timeout_s bounds each
+ * connect and each open's check of the connections. */
 struct wf_nbd *wf_nbd_open (const char *uri, bool readonly,
                             unsigned timeout_s, char **message);
 void wf_nbd_close (struct wf_nbd *n);
 uint64_t wf_nbd_size (struct wf_nbd *n);
 bool wf_nbd_readonly (struct wf_nbd *n);
-uint64_t wf_nbd_open_file (struct wf_nbd *n);
-int wf_nbd_read (struct wf_nbd *n, uint64_t gen, void *buf, uint32_t count,
-                 uint64_t offset);
-int wf_nbd_write (struct wf_nbd *n, uint64_t gen, const void *buf,
-                  uint32_t count, uint64_t offset, bool fua);
-int wf_nbd_zero (struct wf_nbd *n, uint64_t gen, uint32_t count,
-                 uint64_t offset, bool trim);
-int wf_nbd_flush (struct wf_nbd *n, uint64_t gen);
 
 /* remote.c: one request to a control socket.  Returns 0 and the reply
  * line (newly allocated), or -1 with errno and a message in *reply. */
 int wf_remote_request (const char *socket, const char *line, char **reply);
+/* A control file's request for wf.control_of, as wf_disk_ops.command:
+ * checked here first, so a request wrong in itself is never sent. */
+int wf_remote_command (const char *line, char **reply);
+
+/* main.c: a message to stderr, or to syslog once the daemon runs. */
+void wf_report (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
 #endif /* WCACHE_FUSE_H */

@@ -49,7 +49,11 @@
 #include <glib.h>
 
 #include "backing.h"
+#include "emulate.h"
 #include "lockcheck.h"
+
+_Static_assert (WC_ZERO_ALIGN % WC_BACKING_ALIGN == 0,
+                "emulated zeros go through O_DIRECT as they are");
 
 struct wc_backing {
   char *path;                   /* for messages; immutable */
@@ -420,30 +424,36 @@ backing_write (void *opaque, const void *buf, uint32_t count,
   return backing_writev (opaque, &one, 1, count, offset, fua);
 }
 
-/* Zeros by writing them, for filesystems without fallocate modes. */
+/* The emulation's write: one chunk of zeros, on the descriptor that takes
+ * its alignment (b->lock held shared). */
 static int
-write_zeroes (struct wc_backing *b, uint32_t count, uint64_t offset)
+write_plain_locked (void *opaque, const void *buf, uint32_t count,
+                    uint64_t offset, bool fua)
 {
-  static const char zeroes[64 * 1024]
-    __attribute__ ((aligned (WC_BACKING_ALIGN)));
+  struct wc_backing *b = opaque;
+  struct iovec one = { .iov_base = (void *) buf, .iov_len = count };
+  int fd = aligned (b, buf, count, offset) ? b->fd : b->fd_any;
 
-  while (count > 0) {
-    uint32_t n = MIN (count, sizeof zeroes);
-    struct iovec one = { .iov_base = (void *) zeroes, .iov_len = n };
-    int fd = aligned (b, zeroes, n, offset) ? b->fd : b->fd_any;
-
-    if (writev_durable (b, fd, &one, 1, offset, false) == -1)
-      return -1;
-    count -= n;
-    offset += n;
-  }
-  return 0;
+  return writev_durable (b, fd, &one, 1, offset, fua);
 }
 
+static int
+flush_locked (void *opaque)
+{
+  struct wc_backing *b = opaque;
+
+  return sync_result (b, fdatasync (b->fd));
+}
+
+/* Zeros by writing them for filesystems without fallocate modes; and
+ * fallocate does not honour O_DSYNC, so FUA is a sync either way. */
 static int
 backing_zero (void *opaque, uint32_t count, uint64_t offset, bool fua)
 {
   struct wc_backing *b = opaque;
+  const struct wc_emulate em = {
+    .opaque = b, .write = write_plain_locked, .flush = flush_locked,
+  };
   int rv, err;
 
   pthread_rwlock_rdlock (&b->lock);
@@ -452,10 +462,9 @@ backing_zero (void *opaque, uint32_t count, uint64_t offset, bool fua)
     rv = fallocate (b->fd_any, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                     offset, count);
   if (rv == -1 && (errno == EOPNOTSUPP || errno == ENOSYS))
-    rv = write_zeroes (b, count, offset);
-  /* fallocate does not honour O_DSYNC; FUA needs the sync either way. */
-  if (fua)
-    rv = sync_result (b, rv == 0 ? fdatasync (b->fd) : rv);
+    rv = wc_emulate_zero (&em, count, offset, fua);
+  else
+    rv = wc_emulate_fua (&em, rv, fua);
   err = errno;
   pthread_rwlock_unlock (&b->lock);
   errno = err;
@@ -469,7 +478,7 @@ backing_flush (void *opaque)
   int rv, err;
 
   pthread_rwlock_rdlock (&b->lock);
-  rv = sync_result (b, fdatasync (b->fd));
+  rv = flush_locked (b);
   err = errno;
   pthread_rwlock_unlock (&b->lock);
   errno = err;

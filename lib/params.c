@@ -16,6 +16,10 @@
 #include "params.h"
 #include "wcache.h"
 
+const char wc_size_grammar[] = "a size (a decimal number of bytes with an "
+  "optional suffix: 4096, 4K, 256M)";
+const char wc_count_grammar[] = "a whole decimal number";
+const char wc_probability_grammar[] = "a probability from 0 to 1";
 const char wc_mode_names[] =
   "writeback, writethrough, none, directsync or unsafe";
 const char wc_policy_names[] = "lose, keep, random, ordered or torn";

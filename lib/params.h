@@ -38,6 +38,13 @@ const char *wc_log_sector_size_problem (uint64_t ss, uint32_t block_size);
 /* What is wrong with a cache size (at least one block). */
 const char *wc_cache_size_problem (uint64_t size, uint32_t block_size);
 
+/* What each grammar is, for messages ("'VALUE' is not " + these). */
+extern const char wc_size_grammar[];    /* "a size (a decimal number of
+                                         * bytes with an optional suffix:
+                                         * 4096, 4K, 256M)" */
+extern const char wc_count_grammar[];   /* "a whole decimal number" */
+extern const char wc_probability_grammar[]; /* "a probability from 0 to 1" */
+
 /* The names each enum takes, for messages: "writeback, writethrough,
  * none, directsync or unsafe" and "lose, keep, random, ordered or torn". */
 extern const char wc_mode_names[];

@@ -43,6 +43,7 @@
 #include <nbdkit-filter.h>
 
 #include "control.h"
+#include "emulate.h"
 #include "params.h"
 #include "wcache.h"
 
@@ -125,7 +126,7 @@ result (int rv, int err)
 }
 
 static int
-media_flush_guarded (void)
+media_flush_guarded (void *opaque)
 {
   int err = 0;
 
@@ -143,50 +144,52 @@ media_read (void *opaque, void *buf, uint32_t count, uint64_t offset)
   return result (media->pread (media, buf, count, offset, 0, &err), err);
 }
 
+static int
+media_pwrite_guarded (void *opaque, const void *buf, uint32_t count,
+                      uint64_t offset, bool fua)
+{
+  int err = 0;
+
+  return result (media->pwrite (media, buf, count, offset,
+                                fua ? NBDKIT_FLAG_FUA : 0, &err), err);
+}
+
 /* FUA goes down only if the plugin handles it (nbdkit asserts otherwise);
- * else the data is made durable with a flush. */
+ * else the data is made durable with a flush (emulate.h). */
+static struct wc_emulate
+plugin_emulate (void)
+{
+  return (struct wc_emulate) {
+    .can_fua = facts.can_fua > 0,
+    .write = media_pwrite_guarded,
+    .flush = media_flush_guarded,
+  };
+}
+
 static int
 media_write (void *opaque, const void *buf, uint32_t count, uint64_t offset,
              bool fua)
 {
   MEDIA_GUARD;
-  bool pass_fua = fua && facts.can_fua > 0;
-  int err = 0;
+  struct wc_emulate em = plugin_emulate ();
 
-  if (result (media->pwrite (media, buf, count, offset,
-                             pass_fua ? NBDKIT_FLAG_FUA : 0, &err),
-              err) == -1)
-    return -1;
-  return fua && !pass_fua ? media_flush_guarded () : 0;
+  return wc_emulate_write (&em, buf, count, offset, fua);
 }
 
+/* A plugin without zero support gets the zeros written. */
 static int
 media_zero (void *opaque, uint32_t count, uint64_t offset, bool fua)
 {
   MEDIA_GUARD;
-  static const uint8_t zeros[64 * 1024];
-  bool pass_fua = fua && facts.can_fua > 0;
-  int err = 0;
+  struct wc_emulate em = plugin_emulate ();
+  bool pass_fua = fua && em.can_fua;
+  int rv, err = 0;
 
-  if (facts.can_zero > NBDKIT_ZERO_NONE) {
-    if (result (media->zero (media, count, offset,
-                             pass_fua ? NBDKIT_FLAG_FUA : 0, &err),
-                err) == -1)
-      return -1;
-  }
-  else {
-    while (count > 0) {
-      uint32_t n = count < sizeof zeros ? count : sizeof zeros;
-
-      if (result (media->pwrite (media, zeros, n, offset, 0, &err),
-                  err) == -1)
-        return -1;
-      count -= n;
-      offset += n;
-    }
-    pass_fua = false;
-  }
-  return fua && !pass_fua ? media_flush_guarded () : 0;
+  if (facts.can_zero <= NBDKIT_ZERO_NONE)
+    return wc_emulate_zero (&em, count, offset, fua);
+  rv = result (media->zero (media, count, offset,
+                            pass_fua ? NBDKIT_FLAG_FUA : 0, &err), err);
+  return wc_emulate_fua (&em, rv, fua && !pass_fua);
 }
 
 static int
@@ -194,7 +197,7 @@ media_flush (void *opaque)
 {
   MEDIA_GUARD;
 
-  return media_flush_guarded ();
+  return media_flush_guarded (opaque);
 }
 
 static const struct wc_media_ops media_ops = {
@@ -206,230 +209,191 @@ static const struct wc_media_ops media_ops = {
 
 /* ---- Configuration ------------------------------------------------------ */
 
-/* One handler per key (the table below).  Each names its key and the
- * legal values in its message; numbers and sizes follow params.h, the
- * same grammar as wcache-fuse and the control protocol. */
+/* One table of keys: each says how its value is read (the grammar and
+ * the checks of params.h, the same as wcache-fuse's options and the
+ * control protocol), where it goes, and what is checked against the block
+ * size once every key is in.  Messages name the key and the legal values:
+ * "KEY: 'VALUE' is not WHAT", or "KEY: VALUE PROBLEM" for a check. */
 
-static int
-parse_size (const char *key, const char *value, uint64_t *v)
-{
-  if (wc_parse_size (value, v) == -1) {
-    nbdkit_error ("%s: '%s' is not a size (a decimal number of bytes with "
-                  "an optional suffix: 4096, 4K, 256M)", key, value);
-    return -1;
-  }
-  return 0;
-}
+enum key_type {
+  KEY_SIZE,                     /* a size, into a uint64_t */
+  KEY_SIZE32,                   /* a size, into a uint32_t; larger values
+                                 * saturate, for the check against the
+                                 * block size to name */
+  KEY_COUNT,                    /* a decimal number, into a uint64_t */
+  KEY_BOOL,
+  KEY_PROBABILITY,
+  KEY_MODE,
+  KEY_POLICY,
+  KEY_ADVERTISE,                /* one of choices, its index */
+  KEY_CUT_ACTION,               /* likewise */
+  KEY_PATH,                     /* made absolute */
+};
 
-static int
-parse_count (const char *key, const char *value, uint64_t *v)
-{
-  if (wc_parse_u64 (value, v) == -1) {
-    nbdkit_error ("%s: '%s' is not a whole decimal number", key, value);
-    return -1;
-  }
-  return 0;
-}
-
-static int
-parse_bool (const char *key, const char *value, bool *v)
-{
-  int r = nbdkit_parse_bool (value);
-
-  if (r == -1) {
-    nbdkit_error ("%s: '%s' is not a boolean (true or false)", key, value);
-    return -1;
-  }
-  *v = r;
-  return 0;
-}
-
-static int
-config_mode (const char *key, const char *value)
-{
-  if (wc_mode_parse (value, &cfg.mode) == -1) {
-    nbdkit_error ("%s: '%s' is not %s", key, value, wc_mode_names);
-    return -1;
-  }
-  return 0;
-}
-
-static int
-config_size (const char *key, const char *value)
-{
-  return parse_size (key, value, &cfg.cache_size);
-}
-
-static int
-config_block_size (const char *key, const char *value)
-{
-  uint64_t v;
-  const char *problem;
-
-  if (parse_size (key, value, &v) == -1)
-    return -1;
-  if ((problem = wc_block_size_problem (v)) != NULL) {
-    nbdkit_error ("%s: %s %s", key, value, problem);
-    return -1;
-  }
-  cfg.block_size = v;
-  return 0;
-}
-
-static int
-config_advertise (const char *key, const char *value)
-{
-  if (strcmp (value, "auto") == 0)
-    advertise = ADVERTISE_AUTO;
-  else if (strcmp (value, "always") == 0)
-    advertise = ADVERTISE_ALWAYS;
-  else {
-    nbdkit_error ("%s: '%s' is not auto or always", key, value);
-    return -1;
-  }
-  return 0;
-}
-
-static int
-config_cut_after_writes (const char *key, const char *value)
-{
-  if (parse_count (key, value, &cut_after_writes) == -1)
-    return -1;
-  if (cut_after_writes == 0) {
-    nbdkit_error ("%s: must be at least 1", key);
-    return -1;
-  }
-  return 0;
-}
-
-static int
-config_cut_policy (const char *key, const char *value)
-{
-  if (wc_policy_parse (value, &startup_cut.policy) == -1) {
-    nbdkit_error ("%s: '%s' is not %s", key, value, wc_policy_names);
-    return -1;
-  }
-  return 0;
-}
-
-static int
-config_seed (const char *key, const char *value)
-{
-  if (parse_count (key, value, &startup_cut.seed) == -1)
-    return -1;
-  startup_cut.seed_set = true;
-  return 0;
-}
-
-static int
-config_cut_p (const char *key, const char *value)
-{
-  if (wc_parse_probability (value, &startup_cut.p) == -1) {
-    nbdkit_error ("%s: '%s' is not a probability from 0 to 1", key, value);
-    return -1;
-  }
-  return 0;
-}
-
-static int
-config_cut_unit (const char *key, const char *value)
-{
-  uint64_t v;
-
-  if (parse_size (key, value, &v) == -1)
-    return -1;
-  /* Checked against the block size in .config_complete. */
-  startup_cut.unit = v > UINT32_MAX ? UINT32_MAX : v;
-  return 0;
-}
-
-static int
-config_cut_action (const char *key, const char *value)
-{
-  if (strcmp (value, "eio") == 0)
-    cut_action = CUT_ACTION_EIO;
-  else if (strcmp (value, "exit") == 0)
-    cut_action = CUT_ACTION_EXIT;
-  else if (strcmp (value, "hang") == 0)
-    cut_action = CUT_ACTION_HANG;
-  else {
-    nbdkit_error ("%s: '%s' is not eio, exit or hang", key, value);
-    return -1;
-  }
-  return 0;
-}
-
-static int
-config_oracle (const char *key, const char *value)
-{
-  return parse_bool (key, value, &cfg.oracle);
-}
-
-/* Made absolute now: nbdkit changes to / when it forks into the
- * background, and the socket is removed by path at exit. */
-static int
-config_control (const char *key, const char *value)
-{
-  if (*value == '\0') {
-    nbdkit_error ("%s: the socket path is empty", key);
-    return -1;
-  }
-  g_free (control_path);
-  control_path = g_canonicalize_filename (value, NULL);
-  return 0;
-}
-
-/* Absolute for the same reason as wcache-control. */
-static int
-config_log (const char *key, const char *value)
-{
-  if (*value == '\0') {
-    nbdkit_error ("%s: the log path is empty", key);
-    return -1;
-  }
-  g_free (log_path);
-  log_path = g_canonicalize_filename (value, NULL);
-  return 0;
-}
-
-static int
-config_log_sector_size (const char *key, const char *value)
-{
-  uint64_t v;
-
-  if (parse_size (key, value, &v) == -1)
-    return -1;
-  /* Checked against the block size in .config_complete. */
-  log_sector_size = v > UINT32_MAX ? UINT32_MAX : v;
-  return 0;
-}
-
-static int
-config_flush_on_exit (const char *key, const char *value)
-{
-  return parse_bool (key, value, &flush_on_exit);
-}
+static const char *const advertise_names[] = {
+  [ADVERTISE_AUTO] = "auto", [ADVERTISE_ALWAYS] = "always", NULL,
+};
+static const char *const cut_action_names[] = {
+  [CUT_ACTION_EIO] = "eio", [CUT_ACTION_EXIT] = "exit",
+  [CUT_ACTION_HANG] = "hang", NULL,
+};
 
 static const struct key {
   const char *name;
-  int (*set) (const char *key, const char *value);
+  enum key_type type;
+  union {
+    uint64_t *u64;
+    uint32_t *u32;
+    bool *flag;
+    double *p;
+    enum wc_mode *mode;
+    enum wc_policy *policy;
+    enum advertise *advertise;
+    enum cut_action *cut_action;
+    char **path;
+  } to;
+  const char *(*check) (uint64_t v);    /* sizes: the value alone */
+  /* Checked in .config_complete, when the block size is known. */
+  const char *(*check_block) (uint64_t v, uint32_t block_size);
+  uint64_t min;                         /* counts */
+  bool *given;                          /* set when the key is */
+  const char *const *choices;           /* KEY_ADVERTISE, KEY_CUT_ACTION */
+  const char *path_what;                /* KEY_PATH: for messages */
 } keys[] = {
-  { "wcache-mode", config_mode },
-  { "wcache-size", config_size },
-  { "wcache-block-size", config_block_size },
-  { "wcache-advertise", config_advertise },
-  { "wcache-cut-after-writes", config_cut_after_writes },
-  { "wcache-cut-policy", config_cut_policy },
-  { "wcache-seed", config_seed },
-  { "wcache-cut-p", config_cut_p },
-  { "wcache-cut-unit", config_cut_unit },
-  { "wcache-cut-action", config_cut_action },
-  { "wcache-oracle", config_oracle },
-  { "wcache-control", config_control },
-  { "wcache-log", config_log },
-  { "wcache-log-sector-size", config_log_sector_size },
-  { "wcache-flush-on-exit", config_flush_on_exit },
+  { .name = "wcache-mode", .type = KEY_MODE,
+    .to.mode = &cfg.mode },
+  { .name = "wcache-size", .type = KEY_SIZE,
+    .to.u64 = &cfg.cache_size, .check_block = wc_cache_size_problem },
+  { .name = "wcache-block-size", .type = KEY_SIZE32,
+    .to.u32 = &cfg.block_size, .check = wc_block_size_problem },
+  { .name = "wcache-advertise", .type = KEY_ADVERTISE,
+    .to.advertise = &advertise, .choices = advertise_names },
+  { .name = "wcache-cut-after-writes", .type = KEY_COUNT,
+    .to.u64 = &cut_after_writes, .min = 1 },
+  { .name = "wcache-cut-policy", .type = KEY_POLICY,
+    .to.policy = &startup_cut.policy },
+  { .name = "wcache-seed", .type = KEY_COUNT,
+    .to.u64 = &startup_cut.seed, .given = &startup_cut.seed_set },
+  { .name = "wcache-cut-p", .type = KEY_PROBABILITY,
+    .to.p = &startup_cut.p },
+  { .name = "wcache-cut-unit", .type = KEY_SIZE32,
+    .to.u32 = &startup_cut.unit, .check_block = wc_cut_unit_problem },
+  { .name = "wcache-cut-action", .type = KEY_CUT_ACTION,
+    .to.cut_action = &cut_action, .choices = cut_action_names },
+  { .name = "wcache-oracle", .type = KEY_BOOL,
+    .to.flag = &cfg.oracle },
+  /* Paths are made absolute now: nbdkit changes to / when it forks into
+   * the background, and the socket is removed by path at exit. */
+  { .name = "wcache-control", .type = KEY_PATH,
+    .to.path = &control_path, .path_what = "socket" },
+  { .name = "wcache-log", .type = KEY_PATH,
+    .to.path = &log_path, .path_what = "log" },
+  { .name = "wcache-log-sector-size", .type = KEY_SIZE32,
+    .to.u32 = &log_sector_size, .check_block = wc_log_sector_size_problem },
+  { .name = "wcache-flush-on-exit", .type = KEY_BOOL,
+    .to.flag = &flush_on_exit },
 };
+
+/* Returns -1 for the caller to return. */
+static int
+not_a (const struct key *k, const char *value, const char *what)
+{
+  nbdkit_error ("%s: '%s' is not %s", k->name, value, what);
+  return -1;
+}
+
+/* The index of value in names, or -1 after the message ("a, b or c"). */
+static int
+choice (const struct key *k, const char *value, const char *const *names)
+{
+  g_autoptr (GString) what = g_string_new (NULL);
+  size_t i;
+
+  for (i = 0; names[i]; i++)
+    if (strcmp (value, names[i]) == 0)
+      return i;
+  for (i = 0; names[i]; i++)
+    g_string_append_printf (what, "%s%s", i == 0 ? "" :
+                            names[i + 1] ? ", " : " or ", names[i]);
+  return not_a (k, value, what->str);
+}
+
+static int
+set_key (const struct key *k, const char *value)
+{
+  const char *problem;
+  uint64_t v;
+  int i;
+
+  switch (k->type) {
+  case KEY_SIZE:
+  case KEY_SIZE32:
+    if (wc_parse_size (value, &v) == -1)
+      return not_a (k, value, wc_size_grammar);
+    if (k->check && (problem = k->check (v)) != NULL) {
+      nbdkit_error ("%s: %s %s", k->name, value, problem);
+      return -1;
+    }
+    if (k->type == KEY_SIZE)
+      *k->to.u64 = v;
+    else
+      *k->to.u32 = MIN (v, UINT32_MAX);
+    break;
+  case KEY_COUNT:
+    if (wc_parse_u64 (value, &v) == -1)
+      return not_a (k, value, wc_count_grammar);
+    if (v < k->min) {
+      nbdkit_error ("%s: must be at least %" PRIu64, k->name, k->min);
+      return -1;
+    }
+    *k->to.u64 = v;
+    break;
+  case KEY_BOOL:
+    if ((i = nbdkit_parse_bool (value)) == -1)
+      return not_a (k, value, "a boolean (true or false)");
+    *k->to.flag = i;
+    break;
+  case KEY_PROBABILITY:
+    if (wc_parse_probability (value, k->to.p) == -1)
+      return not_a (k, value, wc_probability_grammar);
+    break;
+  case KEY_MODE:
+    if (wc_mode_parse (value, k->to.mode) == -1)
+      return not_a (k, value, wc_mode_names);
+    break;
+  case KEY_POLICY:
+    if (wc_policy_parse (value, k->to.policy) == -1)
+      return not_a (k, value, wc_policy_names);
+    break;
+  case KEY_ADVERTISE:
+  case KEY_CUT_ACTION:
+    if ((i = choice (k, value, k->choices)) == -1)
+      return -1;
+    if (k->type == KEY_ADVERTISE)
+      *k->to.advertise = i;
+    else
+      *k->to.cut_action = i;
+    break;
+  case KEY_PATH:
+    if (*value == '\0') {
+      nbdkit_error ("%s: the %s path is empty", k->name, k->path_what);
+      return -1;
+    }
+    g_free (*k->to.path);
+    *k->to.path = g_canonicalize_filename (value, NULL);
+    break;
+  }
+  if (k->given)
+    *k->given = true;
+  return 0;
+}
+
+/* The value of a size key, for its check against the block size. */
+static uint64_t
+key_size (const struct key *k)
+{
+  return k->type == KEY_SIZE ? *k->to.u64 : *k->to.u32;
+}
 
 static int
 wcache_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
@@ -437,7 +401,7 @@ wcache_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
 {
   for (size_t i = 0; i < G_N_ELEMENTS (keys); i++)
     if (strcmp (key, keys[i].name) == 0)
-      return keys[i].set (key, value);
+      return set_key (&keys[i], value);
   return next (nxdata, key, value);
 }
 
@@ -445,26 +409,16 @@ static int
 wcache_config_complete (nbdkit_next_config_complete *next,
                         nbdkit_backend *nxdata)
 {
-  const char *problem;
+  for (size_t i = 0; i < G_N_ELEMENTS (keys); i++) {
+    const struct key *k = &keys[i];
+    const char *problem;
 
-  if ((problem = wc_cache_size_problem (cfg.cache_size,
-                                        cfg.block_size)) != NULL) {
-    nbdkit_error ("wcache-size: %" PRIu64 " %s (wcache-block-size %"
-                  PRIu32 ")", cfg.cache_size, problem, cfg.block_size);
-    return -1;
-  }
-  if ((problem = wc_cut_unit_problem (startup_cut.unit,
-                                      cfg.block_size)) != NULL) {
-    nbdkit_error ("wcache-cut-unit: %" PRIu32 " %s (wcache-block-size %"
-                  PRIu32 ")", startup_cut.unit, problem, cfg.block_size);
-    return -1;
-  }
-  if ((problem = wc_log_sector_size_problem (log_sector_size,
-                                             cfg.block_size)) != NULL) {
-    nbdkit_error ("wcache-log-sector-size: %" PRIu32 " %s (wcache-block-"
-                  "size %" PRIu32 ")", log_sector_size, problem,
-                  cfg.block_size);
-    return -1;
+    if (k->check_block &&
+        (problem = k->check_block (key_size (k), cfg.block_size)) != NULL) {
+      nbdkit_error ("%s: %" PRIu64 " %s (wcache-block-size %" PRIu32 ")",
+                    k->name, key_size (k), problem, cfg.block_size);
+      return -1;
+    }
   }
   return next (nxdata);
 }

@@ -36,6 +36,7 @@
 
 #include "control.h"
 #include "kv.h"
+#include "sockio.h"
 
 #define WC_CONTROL_MAX_CLIENTS 64
 /* A client that does not read its replies is dropped after this long,
@@ -62,30 +63,13 @@ struct wc_control {
   unsigned nclients;
 };
 
-/* Writes all of buf; the peer may be gone (no SIGPIPE). */
-static int
-send_all (int fd, const char *buf, size_t len)
-{
-  while (len > 0) {
-    ssize_t n = send (fd, buf, len, MSG_NOSIGNAL);
-
-    if (n == -1) {
-      if (errno == EINTR)
-        continue;
-      return -1;
-    }
-    buf += n;
-    len -= n;
-  }
-  return 0;
-}
-
 static int
 send_line (int fd, const char *line)
 {
   g_autofree char *msg = g_strconcat (line, "\n", NULL);
 
-  return send_all (fd, msg, strlen (msg));
+  /* The socket blocks; its SO_SNDTIMEO drops a client that never reads. */
+  return wc_send_all (fd, msg, strlen (msg), WC_NO_WAIT);
 }
 
 /* Waits for fd to be readable; false if the server is stopping. */

@@ -328,7 +328,8 @@ parse_cut_args (char **argv, int argc, uint32_t block_size,
       break;
     case 2:
       if (wc_parse_probability (v, &a->cut.p) == -1) {
-        reply_error (r, "power-cut: p=%s: not a probability from 0 to 1", v);
+        reply_error (r, "power-cut: p=%s: not %s", v,
+                     wc_probability_grammar);
         return false;
       }
       break;

@@ -55,6 +55,7 @@
 
 #include "commands.h"
 #include "kv.h"
+#include "sockio.h"
 
 #define WC_REPLY_MAX (64 * 1024)   /* reply bytes, newline included */
 #define RETRY_NS (50 * 1000 * 1000) /* --wait and busy-server retry period */
@@ -145,40 +146,14 @@ print_help (void)
 
 /* ---- Time ---------------------------------------------------------------- */
 
-#define NEVER INT64_MAX         /* a deadline that does not expire */
-
-static int64_t
-now_ns (void)
-{
-  struct timespec ts;
-
-  if (clock_gettime (CLOCK_MONOTONIC, &ts) == -1)
-    die ("clock_gettime: %s", g_strerror (errno));
-  return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* The deadline seconds from now; 0 seconds with forever_if_zero: NEVER. */
+/* The deadline seconds from now; 0 seconds with forever_if_zero:
+ * WC_NEVER. */
 static int64_t
 deadline_after (double seconds, bool forever_if_zero)
 {
   if (seconds == 0 && forever_if_zero)
-    return NEVER;
-  return now_ns () + (int64_t) (seconds * 1e9);
-}
-
-/* Milliseconds until deadline for poll(): rounded up, -1 for NEVER. */
-static int
-poll_ms (int64_t deadline)
-{
-  int64_t left;
-
-  if (deadline == NEVER)
-    return -1;
-  left = deadline - now_ns ();
-  if (left <= 0)
-    return 0;
-  left = (left + 999999) / 1000000;
-  return left > INT_MAX ? INT_MAX : (int) left;
+    return WC_NEVER;
+  return wc_now_ns () + (int64_t) (seconds * 1e9);
 }
 
 /* Sleeps until t (CLOCK_MONOTONIC), restarting after signals. */
@@ -222,18 +197,11 @@ parse_seconds (const char *name, const char *s)
 static bool
 wait_fd (int fd, short events, int64_t deadline)
 {
-  struct pollfd pfd = { .fd = fd, .events = events };
-  int r;
+  int r = wc_wait_fd (fd, events, deadline);
 
-  for (;;) {
-    r = poll (&pfd, 1, poll_ms (deadline));
-    if (r > 0)
-      return true;              /* ready, or POLLHUP/POLLERR: the call says */
-    if (r == 0)
-      return false;
-    if (errno != EINTR)
-      die ("%s: poll: %s", socket_path, g_strerror (errno));
-  }
+  if (r == -1)
+    die ("%s: poll: %s", socket_path, g_strerror (errno));
+  return r == 1;
 }
 
 /* ---- The request ------------------------------------------------------- */
@@ -320,7 +288,7 @@ connect_server (const char *path, bool waiting, double wait_s,
     if (fd >= 0)
       return fd;
     err = errno;
-    now = now_ns ();
+    now = wc_now_ns ();
     if (err == ENOENT || err == ECONNREFUSED)
       deadline = wait_deadline;
     else if (err == EAGAIN)
@@ -344,31 +312,17 @@ connect_server (const char *path, bool waiting, double wait_s,
 /* ---- The exchange ------------------------------------------------------ */
 
 static void
-send_all (int fd, const char *buf, size_t len, int64_t deadline,
-          double timeout_s)
+send_request (int fd, const char *buf, size_t len, int64_t deadline,
+              double timeout_s)
 {
-  size_t off = 0;
-
-  while (off < len) {
-    ssize_t r = send (fd, buf + off, len - off, MSG_NOSIGNAL);
-
-    if (r >= 0) {
-      off += r;
-      continue;
-    }
-    if (errno == EINTR)
-      continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (!wait_fd (fd, POLLOUT, deadline))
-        die ("%s: send: server not reading after %g s",
-             socket_path, timeout_s);
-      continue;
-    }
-    if (errno == EPIPE || errno == ECONNRESET)
-      die ("%s: server closed the connection before reading the request",
-           socket_path);
-    die ("%s: send: %s", socket_path, g_strerror (errno));
-  }
+  if (wc_send_all (fd, buf, len, deadline) == 0)
+    return;
+  if (errno == ETIMEDOUT)
+    die ("%s: send: server not reading after %g s", socket_path, timeout_s);
+  if (errno == EPIPE || errno == ECONNRESET)
+    die ("%s: server closed the connection before reading the request",
+         socket_path);
+  die ("%s: send: %s", socket_path, g_strerror (errno));
 }
 
 /* Reads the reply line.  Returns it NUL-terminated, without its newline,
@@ -557,15 +511,15 @@ main (int argc, char *argv[])
   deadline = deadline_after (timeout_s, true);
   for (;;) {
     fd = connect_server (socket_path, waiting, wait_s, timeout_s);
-    send_all (fd, request, strlen (request), deadline, timeout_s);
+    send_request (fd, request, strlen (request), deadline, timeout_s);
     line = recv_line (fd, deadline, timeout_s);
     close (fd);
     if (!g_str_has_prefix (line, "error: busy:"))
       break;
     /* The server ran nothing: it has no room for another client yet.
      * Try again while another try fits in the deadline. */
-    retry = deadline == NEVER ? now_ns () + RETRY_NS
-      : MIN (now_ns () + RETRY_NS, deadline);
+    retry = deadline == WC_NEVER ? wc_now_ns () + RETRY_NS
+      : MIN (wc_now_ns () + RETRY_NS, deadline);
     if (retry >= deadline)
       die ("%s: server busy (%s) after %g s", socket_path, line + 13,
            timeout_s);

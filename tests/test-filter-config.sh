@@ -19,7 +19,8 @@ export T=$tmpdir
 "$NBDKIT" --filter="$WCACHE_FILTER" memory --help > "$T/help" 2>&1
 for key in wcache-mode wcache-size wcache-block-size wcache-advertise \
            wcache-cut-after-writes wcache-cut-policy wcache-seed wcache-cut-p \
-           wcache-cut-unit wcache-cut-action wcache-oracle wcache-flush-on-exit; do
+           wcache-cut-unit wcache-cut-action wcache-oracle wcache-flush-on-exit \
+           wcache-control wcache-log wcache-log-sector-size; do
   check "--help lists $key" grep -q "^$key=" "$T/help"
 done
 
