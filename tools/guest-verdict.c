@@ -199,20 +199,12 @@ gv_app_promise (const struct gv_cell *c)
 bool
 gv_app_may_corrupt (const struct gv_cell *c)
 {
-  switch (c->workload) {
-  case GV_WL_SQLITE:
+  if (c->workload == GV_WL_SQLITE)
     return c->sync == GV_SYNC_OFF;
-  case GV_WL_GIT:
-    /* Where the objects or the refs are not all hardened, an empty loose
-     * object or ref is what git risks. */
+  /* Where git's objects or refs are not all hardened, an empty loose
+   * object or ref is what it risks. */
+  if (c->workload == GV_WL_GIT)
     return c->git != GV_GIT_ALL;
-  case GV_WL_FSYNC:
-  case GV_WL_DIRECT:
-  case GV_WL_RENAME:
-  case GV_WL_SYNC:
-  case GV_WL_USER:
-    break;
-  }
   return false;
 }
 
