@@ -136,6 +136,11 @@ enum crash_verdict crash_records_run (void *r, const struct crash_state *st,
 int64_t crash_record_of_mark (const char *text);
 /* Record n's 4096 bytes, as the guest writes them. */
 void crash_record_block (uint32_t seed, uint32_t n, uint8_t *out);
+/* What a record block that is not the wanted one (want: crash_record_block's)
+ * is: "missing" (all zeros), "torn" (its own lines and zeros), "stale"
+ * (starts as some record does: another record's or run's) or "corrupt".
+ * The guest harness's verdict uses the same words (wcache-guest-verdict). */
+const char *crash_record_classify (const uint8_t *got, const uint8_t *want);
 
 int crash_fsck_prepare (struct crash_checker *c, char **message);
 void *crash_fsck_new (const struct crash_checker *c, const char *dir,

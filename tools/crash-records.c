@@ -261,23 +261,23 @@ crash_records_changed (void *opaque, uint64_t off, uint64_t len)
     r->intact[n / 64] &= ~(UINT64_C (1) << (n % 64));
 }
 
-static const char *
-classify (const struct records *r)
+const char *
+crash_record_classify (const uint8_t *got, const uint8_t *want)
 {
   static const uint8_t zero_line[CRASH_RECORD_LINE];
   bool zeros = true, own = true;
 
   for (int i = 0; i < CRASH_RECORD_SIZE; i += CRASH_RECORD_LINE) {
-    bool z = memcmp (r->got + i, zero_line, CRASH_RECORD_LINE) == 0;
+    bool z = memcmp (got + i, zero_line, CRASH_RECORD_LINE) == 0;
 
     zeros &= z;
-    own &= z || memcmp (r->got + i, r->want, CRASH_RECORD_LINE) == 0;
+    own &= z || memcmp (got + i, want, CRASH_RECORD_LINE) == 0;
   }
   if (zeros)
     return "missing";
   if (own)
     return "torn";
-  if (memcmp (r->got, "WCREC ", 6) == 0)
+  if (memcmp (got, "WCREC ", 6) == 0)
     return "stale";
   return "corrupt";
 }
@@ -336,7 +336,7 @@ check_marked (struct records *r, const struct crash_state *st, int fd,
       if (!why)
         why = g_string_new ("");
       g_string_append_printf (why, " record %" PRId64 " %s;", n,
-                              classify (r));
+                              crash_record_classify (r->got, r->want));
     }
   }
   if (lost == 0)
