@@ -147,6 +147,10 @@ usage (FILE *fp)
 "    -h, --help             this help\n"
 "    -V, --version          print the version\n"
 "\n");
+#ifndef HAVE_LIBNBD
+  fputs ("This wcache-fuse was built without libnbd: NBD-URI disks are not "
+         "available.\n", fp);
+#endif
 }
 
 static void __attribute__ ((noreturn, format (printf, 1, 2)))
@@ -348,6 +352,7 @@ open_local (void)
   wf.readonly = o.readonly;
 }
 
+#ifdef HAVE_LIBNBD
 #define NBD_TIMEOUT_DEFAULT 30
 #define NBD_TIMEOUT_MAX 3600
 
@@ -377,6 +382,14 @@ open_nbd (void)
   wf.size = wf_nbd_size (wf.nbd);
   wf.readonly = wf_nbd_readonly (wf.nbd);
 }
+#else
+static void
+open_nbd (void)
+{
+  die ("%s: an NBD disk, but this wcache-fuse was built without libnbd "
+       "(configure --without-libnbd, or libnbd-dev missing)", o.target);
+}
+#endif
 
 static void
 write_pidfile (void)

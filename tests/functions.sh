@@ -122,11 +122,19 @@ _requires_nbdkit ()
 # requires_built PART: skips unless configure built PART ("fuse",
 # "fuse-nbd", "crash"; make check says which in WCACHE_BUILT).  Run by
 # hand, with WCACHE_BUILT unset, everything counts as built.
-requires_built ()
+# is_built PART: whether configure built PART (see requires_built), for a
+# test that covers it in some checks only.
+is_built ()
 {
   case " ${WCACHE_BUILT-$1} " in
     *" $1 "*) return 0 ;;
   esac
+  return 1
+}
+
+requires_built ()
+{
+  is_built "$1" && return 0
   case $1 in
     fuse) skip_all "wcache-fuse is not built (configure found no fuse3 or gio-2.0, or --disable-fuse)" ;;
     fuse-nbd) skip_all "wcache-fuse is built without NBD disks (configure found no libnbd, or --without-libnbd)" ;;

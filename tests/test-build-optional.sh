@@ -2,7 +2,8 @@
 # configure's optional parts: with only glib's and nbdkit's pkg-config
 # files visible, the filter and wcachectl build alone, the summary says
 # what was left out, and a part asked for by name (--enable-fuse) whose
-# libraries are missing is an error, not a silent omission.
+# libraries are missing is an error, not a silent omission; without
+# libnbd, wcache-fuse builds for local images and refuses NBD URIs.
 #
 # Builds a copy of the source tree (an in-tree build's source directory
 # cannot take a second, VPATH configure).
@@ -44,13 +45,13 @@ fi
 [ -x "$src/configure" ] || skip_all "no configure script (run autoreconf -fi)"
 
 # conf DIR ARGS...: configure in $tmpdir/DIR with the small pkg-config
-# directory; output in $tmpdir/DIR.out.
+# directory (or $conf_pc); output in $tmpdir/DIR.out.
 conf ()
 {
   local d=$tmpdir/$1
   shift
   mkdir -p "$d"
-  (cd "$d" && PKG_CONFIG_LIBDIR=$pc PKG_CONFIG_PATH= \
+  (cd "$d" && PKG_CONFIG_LIBDIR=${conf_pc:-$pc} PKG_CONFIG_PATH= \
      "$src/configure" --enable-werror "$@") > "$d.out" 2>&1
 }
 
@@ -91,6 +92,28 @@ if conf want --enable-fuse; then
 else
   check "configure --enable-fuse without fuse3 fails, naming wcache-fuse" \
     grep -q "wcache-fuse was asked for" "$tmpdir/want.out"
+fi
+
+# ---- fuse3 and gio without libnbd: wcache-fuse for local images only.
+pc_fuse=$tmpdir/pc-fuse
+cp -a "$pc" "$pc_fuse"
+if pkg-config --exists fuse3 gio-2.0 && (pc=$pc_fuse; add_pc fuse3 && add_pc gio-2.0) &&
+   [ ! -e "$pc_fuse/libnbd.pc" ]; then
+  check "configure with fuse3 and gio but no libnbd succeeds" \
+    eval 'conf_pc=$pc_fuse conf local --disable-crash'
+  check "... and its summary says wcache-fuse takes local images only" \
+    eval 'summary local wcache-fuse | grep -q "local images only"'
+  check "wcache-fuse builds without libnbd" \
+    eval 'make -C "$tmpdir/local" -j2 > "$tmpdir/local.make" 2>&1'
+  fuse=$tmpdir/local/fuse/wcache-fuse
+  check "its --help says NBD disks are not available" \
+    eval '"$fuse" --help | grep -q "built without libnbd"'
+  mkdir -p "$tmpdir/mnt"
+  check "an NBD URI is refused, naming libnbd, before anything is mounted" \
+    eval '! "$fuse" "$tmpdir/mnt" "nbd+unix:///?socket=$tmpdir/none.sock" \
+            2> "$tmpdir/local.err" && grep -q "built without libnbd" "$tmpdir/local.err"'
+else
+  skip "wcache-fuse without libnbd" "no fuse3 or gio-2.0 pkg-config module here"
 fi
 
 done_testing

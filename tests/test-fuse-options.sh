@@ -142,21 +142,28 @@ check "a nonexistent IMAGE fails, naming it" \
   fails_naming "$T/nonexistent.img" "$B" "$T/nonexistent.img"
 check "a directory as IMAGE fails, naming it" \
   fails_naming "$T/bad.mnt" "$B" "$T/bad.mnt"
-check "--control with an NBD URI fails, naming --control" \
-  fails_naming --control "--control=$T/bad.ctl" "$B" \
-    "nbd+unix:///?socket=$T/nonexistent.sock"
-check "... and creates no socket" test ! -e "$T/bad.ctl"
 check "--control-of with a local image fails, naming --control-of" \
   fails_naming --control-of "--control-of=$T/bad.ctl" "$B" "$T/bad.img"
-check "--mode with an NBD URI fails, naming --mode" \
-  fails_naming --mode --mode=writeback "$B" "nbd+unix:///?socket=$T/nonexistent.sock"
 check "--nbd-timeout with a local image fails, naming --nbd-timeout" \
   fails_naming --nbd-timeout --nbd-timeout=5 "$B" "$T/bad.img"
-for v in 0 3601 -1 5s ''; do
-  check "--nbd-timeout='$v' fails, naming --nbd-timeout" \
-    fails_naming --nbd-timeout "--nbd-timeout=$v" "$B" \
+if is_built fuse-nbd; then
+  check "--control with an NBD URI fails, naming --control" \
+    fails_naming --control "--control=$T/bad.ctl" "$B" \
       "nbd+unix:///?socket=$T/nonexistent.sock"
-done
+  check "... and creates no socket" test ! -e "$T/bad.ctl"
+  check "--mode with an NBD URI fails, naming --mode" \
+    fails_naming --mode --mode=writeback "$B" \
+      "nbd+unix:///?socket=$T/nonexistent.sock"
+  for v in 0 3601 -1 5s ''; do
+    check "--nbd-timeout='$v' fails, naming --nbd-timeout" \
+      fails_naming --nbd-timeout "--nbd-timeout=$v" "$B" \
+        "nbd+unix:///?socket=$T/nonexistent.sock"
+  done
+else
+  check "an NBD URI fails, naming libnbd (built without it)" \
+    fails_naming "built without libnbd" "$B" \
+      "nbd+unix:///?socket=$T/nonexistent.sock"
+fi
 # The mount's root is a directory; Linux would mount it on a file too.
 : > "$T/file.mnt"
 cleanup_fn "_fuse_stop '$T/file.mnt' '$T/bad.pid'"

@@ -73,6 +73,10 @@ else
 fi
 
 # ---- NBD backing ------------------------------------------------------------
+if ! is_built fuse-nbd; then
+  ok "NBD backing # SKIP wcache-fuse is built without NBD disks (no libnbd)"
+  done_testing
+fi
 if ! "$NBDKIT" memory --version >/dev/null 2>&1; then
   ok "NBD backing # SKIP requires the nbdkit memory plugin"
   done_testing
